@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// etcd-warden: one binary, several commands.
+import { passwdCommand } from '../proxy/auth/passwd-command.js';
+import { checkConfigCommand, proxyCommand } from '../proxy/main.js';
+import { mirrorCommand } from '../mirror/cli.js';
+
+const usage = `usage: etcd-warden <command> [options]
+
+commands:
+  proxy --config FILE          run the TLS/auth/ACL proxy in front of an etcd member
+  check-config --config FILE   validate a config file and everything it points at (exit 0 or the errors)
+  mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
+  passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'proxy':
+      return proxyCommand(rest);
+    case 'check-config':
+      return checkConfigCommand(rest);
+    case 'mirror':
+      return mirrorCommand(rest);
+    case 'passwd':
+      return passwdCommand(rest, process.stdin, process.stdout, process.stderr);
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(usage);
+      return 0;
+    default:
+      process.stderr.write(command === undefined ? usage : `etcd-warden: unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`etcd-warden: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,110 @@
+// Reads everything the proxy's config points at (YAML, htpasswd, certificates)
+// and checks it as a whole, at start, on SIGHUP and in `check-config`. Nothing
+// here is half-applied: the caller gets a complete LoadedConfig or the list
+// of errors.
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { loadHtpasswd, type HtpasswdTable } from '../proxy/auth/htpasswd.js';
+import { validateConfig, type Config, type Validation } from './schema.js';
+
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa?: Buffer;
+  /** The serving certificate's notAfter, exported as a metric. */
+  readonly notAfter: Date;
+}
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: Config;
+  readonly users: HtpasswdTable;
+  readonly tls?: TlsMaterial;
+  readonly upstreamCa?: Buffer;
+  /** Things that work but an operator should know about. */
+  readonly warnings: readonly string[];
+}
+
+export async function loadConfig(file: string): Promise<Validation<LoadedConfig>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return { ok: false, errors: [`${file}: cannot read the config file: ${(error as Error).message}`] };
+  }
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    return { ok: false, errors: document.errors.map((e) => `${file}: YAML: ${e.message}`) };
+  }
+  const validated = validateConfig(document.toJS());
+  if (!validated.ok) return { ok: false, errors: validated.errors.map((e) => `${file}: ${e}`) };
+  const config = validated.value;
+
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  let users: HtpasswdTable = new Map();
+  if (config.htpasswd !== undefined) {
+    const loaded = await loadHtpasswd(config.htpasswd);
+    if (loaded.ok) users = loaded.table;
+    else errors.push(...loaded.errors);
+  }
+  const named = new Set([...Object.values(config.acls), ...Object.values(config.readAcls), config.admins].flat());
+  for (const user of named) {
+    if (errors.length === 0 && !users.has(user)) warnings.push(`user "${user}" is named in the ACLs or admins but has no line in the htpasswd file; nobody can act as them`);
+  }
+
+  let tls: TlsMaterial | undefined;
+  if (config.tls === undefined) {
+    warnings.push('no tls section: serving plain HTTP, credentials cross the network in the clear');
+  } else {
+    const cert = await readFileOrError(config.tls.cert, 'tls.cert', errors);
+    const key = await readFileOrError(config.tls.key, 'tls.key', errors);
+    const clientCa = config.tls.clientCa === undefined ? undefined : await readFileOrError(config.tls.clientCa, 'tls.clientCa', errors);
+    if (cert !== undefined && key !== undefined) {
+      const checked = checkCertificatePair(cert, key, config.tls.cert);
+      if (typeof checked === 'string') errors.push(checked);
+      else tls = { cert, key, notAfter: checked, ...(clientCa === undefined ? {} : { clientCa }) };
+    }
+  }
+  const upstreamCa = config.upstreamCa === undefined ? undefined : await readFileOrError(config.upstreamCa, 'upstreamCa', errors);
+  if (config.upstream.protocol === 'http:' && config.upstreamCa !== undefined) warnings.push('upstreamCa is set but upstream is plain http; it is not used');
+
+  if (errors.length > 0) return { ok: false, errors: errors.map((e) => `${file}: ${e}`) };
+  return {
+    ok: true,
+    value: {
+      file, config, users, warnings,
+      ...(tls === undefined ? {} : { tls }),
+      ...(upstreamCa === undefined ? {} : { upstreamCa }),
+    },
+  };
+}
+
+async function readFileOrError(path: string, field: string, errors: string[]): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    errors.push(`${field}: cannot read ${path}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Returns the certificate's expiry, or an error naming what is wrong with the pair. */
+function checkCertificatePair(cert: Buffer, key: Buffer, certPath: string): Date | string {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (error) {
+    return `tls.cert: ${certPath} is not a PEM certificate: ${(error as Error).message}`;
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    return `tls.key: does not match the certificate in ${certPath} or cannot be read: ${(error as Error).message}`;
+  }
+  const notAfter = new Date(certificate.validTo);
+  if (notAfter.getTime() <= Date.now()) return `tls.cert: ${certPath} expired on ${notAfter.toISOString()}`;
+  return notAfter;
+}

@@ -1,0 +1,45 @@
+// Turns an Authorization header into an Identity, paying for a password check
+// only when the gate says the request needs one. Failures are counted per
+// client and refused with 429 once too many (brute force is slowed, a correct
+// password from another address is unaffected).
+import type { FailedAuthLimiter } from './auth/failure-limiter.js';
+import { parseBasicAuthorization } from './auth/basic-auth.js';
+import { VerifierPoolError } from './auth/verifier-pool.js';
+import type { CredentialVerifier } from './auth/verifier.js';
+import { serviceUnavailableError, tooManyFailuresError, type ProxyError } from './errors.js';
+import type { Identity } from './gate.js';
+
+export type AuthenticationOutcome =
+  | { readonly kind: 'identity'; readonly identity: Identity; readonly claimedUser?: string }
+  | { readonly kind: 'refused'; readonly error: ProxyError; readonly reason: 'rate-limited' | 'verifier-busy' };
+
+export async function authenticate(
+  header: string | undefined,
+  clientAddress: string,
+  verifier: CredentialVerifier,
+  limiter: FailedAuthLimiter,
+): Promise<AuthenticationOutcome> {
+  const parsed = parseBasicAuthorization(header);
+  if (parsed.kind === 'none') return { kind: 'identity', identity: { kind: 'anonymous' } };
+  if (parsed.kind === 'malformed') {
+    limiter.recordFailure(clientAddress, '');
+    return { kind: 'identity', identity: { kind: 'rejected' } };
+  }
+  const limit = limiter.check(clientAddress, parsed.user);
+  if (!limit.allowed) return { kind: 'refused', error: tooManyFailuresError(limit.retryAfterSeconds), reason: 'rate-limited' };
+  let verified: boolean;
+  try {
+    verified = await verifier.verify(parsed.user, parsed.password);
+  } catch (error) {
+    if (error instanceof VerifierPoolError) {
+      return { kind: 'refused', error: serviceUnavailableError(`password verification unavailable: ${error.message}`), reason: 'verifier-busy' };
+    }
+    throw error;
+  }
+  if (!verified) {
+    limiter.recordFailure(clientAddress, parsed.user);
+    return { kind: 'identity', identity: { kind: 'rejected' }, claimedUser: parsed.user };
+  }
+  limiter.recordSuccess(clientAddress, parsed.user);
+  return { kind: 'identity', identity: { kind: 'user', user: parsed.user } };
+}

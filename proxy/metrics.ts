@@ -1,0 +1,59 @@
+// The proxy's own Prometheus metrics, on a registry of its own (served on the
+// `metrics` address; `/metrics` on the client port stays etcd's).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionLabel } from './gate.js';
+
+const knownMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'POST', 'DELETE', 'PATCH']);
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'etcd_warden_requests_total',
+    help: 'Requests by method, status and decision (allowed, denied-auth, denied-readonly, denied-acl, bad-request)',
+    labelNames: ['method', 'status', 'decision'],
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'etcd_warden_request_duration_seconds',
+    help: 'Time from request to the end of the response; watches are counted apart (kind="watch") because they last until an event',
+    labelNames: ['method', 'kind'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600],
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'etcd_warden_auth_failures_total',
+    help: 'Failed authentications by reason (no-credentials, bad-credentials, not-permitted, rate-limited)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly openWatches = new Gauge({ name: 'etcd_warden_open_watches', help: 'Watches currently open through the proxy', registers: [this.registry] });
+  readonly upstreamErrors = new Counter({
+    name: 'etcd_warden_upstream_errors_total',
+    help: 'Requests that failed talking to etcd, by kind (unreachable, timeout, protocol)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly readOnly = new Gauge({ name: 'etcd_warden_read_only', help: '1 when the read-only switch is on', registers: [this.registry] });
+  readonly configReloads = new Counter({
+    name: 'etcd_warden_config_reloads_total',
+    help: 'Config reloads by result (success, failure)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: 'etcd_warden_tls_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate, as a Unix timestamp',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'etcd_warden_' });
+    for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
+  }
+
+  observeRequest(method: string, status: number, decision: DecisionLabel, watch: boolean, seconds: number): void {
+    const methodLabel = knownMethods.has(method) ? method : 'OTHER';
+    this.requests.inc({ method: methodLabel, status: String(status), decision });
+    this.duration.observe({ method: methodLabel, kind: watch ? 'watch' : 'ordinary' }, seconds);
+  }
+}

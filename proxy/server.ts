@@ -1,0 +1,315 @@
+// The wiring, in one place: one onRequest hook runs the pure stages
+// (parse → gate → authenticate → authorize) and one handler streams the
+// request to etcd. Reading this file and gate.ts tells the whole request path.
+import type { ServerResponse } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { LoadedConfig, TlsMaterial } from '../config/load.js';
+import { serializeWireError } from '../mirror/etcd/wire-error.js';
+import { logAccess, type AccessRecord } from './access-log.js';
+import type { FailedAuthLimiter } from './auth/failure-limiter.js';
+import type { CredentialVerifier } from './auth/verifier.js';
+import { authenticate } from './authenticate.js';
+import { BodyTooLargeError, declaredLengthExceeds, limitBody } from './body-limit.js';
+import {
+  badRequestError, payloadTooLargeError, serviceUnavailableError, upstreamTimeoutError, upstreamUnavailableError, type ProxyError,
+} from './errors.js';
+import { authorize, gate, type Identity } from './gate.js';
+import type { ProxyMetrics } from './metrics.js';
+import { parseEtcdRequest, type EtcdRequest } from './request.js';
+import { compileRuntime, type Runtime } from './runtime.js';
+import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders } from './upstream.js';
+import { OpenWatches } from './watch.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    etcd: EtcdRequest | null;
+    runtime: Runtime | null;
+    access: AccessRecord | null;
+  }
+}
+
+export interface ProxyDependencies {
+  readonly log: Logger;
+  readonly metrics: ProxyMetrics;
+  readonly verifier: CredentialVerifier;
+  readonly limiter: FailedAuthLimiter;
+}
+
+// Mozilla "intermediate": TLS 1.2 with forward-secret AEAD suites only; TLS 1.3 suites are Node's defaults.
+const tlsCiphers = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+function tlsOptions(tls: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2',
+    ciphers: tlsCiphers,
+    honorCipherOrder: true,
+    requestCert: tls.clientCa !== undefined,
+    rejectUnauthorized: tls.clientCa !== undefined,
+    ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }),
+  };
+}
+
+export class ProxyServer {
+  readonly fastify: FastifyInstance;
+  private runtime: Runtime;
+  private readonly watches = new OpenWatches();
+
+  constructor(
+    loaded: LoadedConfig,
+    private readonly deps: ProxyDependencies,
+  ) {
+    this.runtime = compileRuntime(loaded);
+    const { timeouts } = loaded.config;
+    this.fastify = Fastify({
+      ...(loaded.tls === undefined ? {} : { https: tlsOptions(loaded.tls) }),
+      logger: false,
+      // A watch is an idle connection for hours: no socket inactivity timeout.
+      connectionTimeout: 0,
+      // Bounds receiving the request only; a watch's request is complete at once.
+      requestTimeout: timeouts.clientRequestMs,
+      keepAliveTimeout: timeouts.clientKeepAliveMs,
+      return503OnClosing: false,
+      frameworkErrors: (error, request, reply) => {
+        void this.sendError(reply, request, badRequestError(error.message));
+      },
+    }) as unknown as FastifyInstance;
+    this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
+    this.fastify.decorateRequest('etcd', null);
+    this.fastify.decorateRequest('runtime', null);
+    this.fastify.decorateRequest('access', null);
+    this.fastify.removeAllContentTypeParsers();
+    this.fastify.addContentTypeParser('*', (request, payload, done) => {
+      const limit = request.runtime?.loaded.config.maxBodyBytes ?? 0;
+      done(null, (payload as Readable).pipe(limitBody(limit)));
+    });
+    this.fastify.addHook('onRequest', (request, reply) => this.decide(request, reply));
+    const forward = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.forward(request, reply);
+    this.fastify.all('*', forward);
+    this.fastify.setNotFoundHandler(forward);
+    this.fastify.setErrorHandler((error, request, reply) => {
+      this.deps.log.error({ err: error, method: request.method }, 'unexpected error while handling a request');
+      const status = (error as { statusCode?: number }).statusCode;
+      void this.sendError(reply, request, status === 413 ? payloadTooLargeError(this.runtime.loaded.config.maxBodyBytes) : serviceUnavailableError('internal proxy error'));
+    });
+    this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
+    if (loaded.tls !== undefined) this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
+  }
+
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
+  get current(): LoadedConfig {
+    return this.runtime.loaded;
+  }
+
+  async listen(): Promise<string> {
+    const { host, port } = this.runtime.loaded.config.listen;
+    return this.fastify.listen({ host, port });
+  }
+
+  /** Swaps in a new config; open connections and watches keep going. */
+  reload(loaded: LoadedConfig): string[] {
+    const notes: string[] = [];
+    const previous = this.runtime;
+    const before = previous.loaded.config;
+    if (before.listen.host !== loaded.config.listen.host || before.listen.port !== loaded.config.listen.port) {
+      notes.push('listen changed: takes effect at the next restart');
+    }
+    if ((before.tls === undefined) !== (loaded.tls === undefined)) notes.push('turning TLS on or off takes effect at the next restart');
+    else if (loaded.tls !== undefined) {
+      (this.fastify.server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext(tlsOptions(loaded.tls));
+      this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
+    }
+    this.runtime = compileRuntime(loaded, previous);
+    if (this.runtime.upstream !== previous.upstream) void previous.upstream.close();
+    this.deps.verifier.replaceTable(loaded.users);
+    this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
+    return notes;
+  }
+
+  /** Stops accepting, ends open watches, gives ordinary requests a grace period. */
+  async close(): Promise<void> {
+    const closing = this.fastify.close();
+    this.watches.endAll();
+    const grace = this.runtime.loaded.config.timeouts.shutdownGraceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), grace);
+    });
+    const result = await Promise.race([closing.then(() => 'closed' as const), timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      this.deps.log.warn({ graceMs: grace }, 'requests still running after the shutdown grace period; closing their connections');
+      this.fastify.server.closeAllConnections();
+      await closing;
+    }
+    await this.runtime.upstream.destroy();
+  }
+
+  private async decide(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const runtime = this.runtime;
+    const raw = request.raw;
+    const parsed = parseEtcdRequest(raw.method ?? '', raw.url ?? '', raw.headers.upgrade !== undefined);
+    const access: AccessRecord = {
+      method: raw.method ?? '',
+      target: parsed.ok ? (parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path) : (raw.url ?? ''),
+      query: parsed.ok ? parsed.request.query : '',
+      remote: raw.socket.remoteAddress ?? '',
+      user: undefined,
+      status: 0,
+      bytes: 0,
+      decision: 'allowed',
+      watch: parsed.ok && parsed.request.kind === 'keys' && parsed.request.watch,
+      reason: undefined,
+    };
+    request.access = access;
+    request.runtime = runtime;
+    this.recordWhenDone(reply.raw, access);
+
+    if (!parsed.ok) {
+      access.decision = 'bad-request';
+      if (parsed.answer.kind === 'redirect') {
+        access.reason = 'non-canonical path, redirected as etcd would';
+        reply.hijack();
+        reply.raw.writeHead(301, { location: parsed.answer.location, 'content-length': '0' });
+        reply.raw.end();
+        return;
+      }
+      access.reason = parsed.answer.reason;
+      return this.sendError(reply, request, badRequestError(parsed.answer.reason));
+    }
+    const etcd = parsed.request;
+    if (declaredLengthExceeds(raw.headers['content-length'], runtime.loaded.config.maxBodyBytes)) {
+      access.decision = 'bad-request';
+      return this.sendError(reply, request, payloadTooLargeError(runtime.loaded.config.maxBodyBytes));
+    }
+
+    const gated = gate(etcd, runtime.policy);
+    let identity: Identity = { kind: 'anonymous' };
+    if (gated.kind === 'authenticate') {
+      const outcome = await authenticate(raw.headers.authorization, access.remote, this.deps.verifier, this.deps.limiter);
+      if (outcome.kind === 'refused') {
+        access.decision = 'denied-auth';
+        access.reason = outcome.reason;
+        this.deps.metrics.authFailures.inc({ reason: outcome.reason });
+        return this.sendError(reply, request, outcome.error);
+      }
+      identity = outcome.identity;
+      access.user = identity.kind === 'user' ? identity.user : outcome.claimedUser;
+    }
+    const decision = authorize(gated, identity);
+    access.decision = decision.label;
+    if (decision.kind === 'deny') {
+      if (decision.label === 'denied-auth') {
+        const reason = identity.kind === 'anonymous' ? 'no-credentials' : identity.kind === 'rejected' ? 'bad-credentials' : 'not-permitted';
+        access.reason = gated.kind === 'authenticate' && identity.kind === 'user' ? `${reason}: needs ${gated.needs}` : reason;
+        this.deps.metrics.authFailures.inc({ reason });
+      } else {
+        access.reason = decision.error.body.cause;
+      }
+      return this.sendError(reply, request, decision.error);
+    }
+    request.etcd = etcd;
+  }
+
+  private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const etcd = request.etcd;
+    const runtime = request.runtime;
+    const access = request.access;
+    if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
+    reply.hijack();
+    const client = reply.raw;
+    const watch = etcd.kind === 'keys' && etcd.watch;
+    const aborter = new AbortController();
+    client.once('close', () => {
+      if (!client.writableFinished) aborter.abort();
+    });
+    let response;
+    try {
+      response = await runtime.upstream.request({
+        method: etcd.method,
+        path: etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query),
+        headers: upstreamRequestHeaders(request.raw.headers, access.remote),
+        body: request.body instanceof Readable ? request.body : null,
+        watch,
+        signal: aborter.signal,
+      });
+    } catch (error) {
+      if (aborter.signal.aborted) return;
+      if (error instanceof BodyTooLargeError) {
+        access.decision = 'bad-request';
+        this.writeError(client, payloadTooLargeError(error.limitBytes), runtime, access);
+        return;
+      }
+      const kind = classifyUpstreamError(error);
+      this.deps.metrics.upstreamErrors.inc({ kind });
+      access.reason = `upstream ${kind}: ${(error as Error).message}`;
+      const cause = `${runtime.upstream.origin.origin}: ${(error as Error).message}`;
+      this.writeError(client, kind === 'timeout' ? upstreamTimeoutError(cause) : upstreamUnavailableError(cause), runtime, access);
+      return;
+    }
+    const upstreamBody = response.body;
+    client.writeHead(response.statusCode, clientResponseHeaders(response.headers));
+    if (watch) {
+      // etcd sends a watch's headers (X-Etcd-Index) at registration; pass them on now, not with the first event.
+      client.flushHeaders();
+      this.watches.add(client, upstreamBody);
+      this.deps.metrics.openWatches.inc();
+      client.once('close', () => this.deps.metrics.openWatches.dec());
+    }
+    upstreamBody.on('data', (chunk: Buffer) => {
+      access.bytes += chunk.length;
+    });
+    upstreamBody.on('error', (error) => {
+      // Aborted by the client, or ended by our own shutdown: not an upstream failure.
+      if (aborter.signal.aborted || client.writableEnded) return;
+      this.deps.metrics.upstreamErrors.inc({ kind: classifyUpstreamError(error) });
+      access.reason = `upstream failed mid-response: ${error.message}`;
+      client.destroy();
+    });
+    client.once('close', () => {
+      if (!upstreamBody.readableEnded) upstreamBody.destroy();
+    });
+    upstreamBody.pipe(client);
+  }
+
+  private recordWhenDone(client: ServerResponse, access: AccessRecord): void {
+    const started = process.hrtime.bigint();
+    client.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      access.status = client.statusCode;
+      if (!client.writableFinished && access.reason === undefined) access.reason = 'client went away before the response was complete';
+      this.deps.metrics.observeRequest(access.method, access.status, access.decision, access.watch, seconds);
+      logAccess(this.deps.log, access, seconds * 1000);
+    });
+  }
+
+  private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
+    const runtime = request.runtime ?? this.runtime;
+    reply.hijack();
+    this.writeError(reply.raw, error, runtime, request.access);
+    return Promise.resolve();
+  }
+
+  /** The one writer of the proxy's own answers: etcd-shaped JSON, the cluster id when known. */
+  private writeError(client: ServerResponse, error: ProxyError, runtime: Runtime, access: AccessRecord | null): void {
+    const body = serializeWireError(error.body) + '\n';
+    if (access !== null) access.bytes = Buffer.byteLength(body);
+    client.writeHead(error.status, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      ...(runtime.upstream.clusterId === undefined ? {} : { 'x-etcd-cluster-id': runtime.upstream.clusterId }),
+      ...error.headers,
+    });
+    client.end(body);
+  }
+}
