@@ -93,9 +93,9 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
     if (pipeline !== undefined) await pipeline.drain();
     const result = await withRetry('resync', () => resyncOnce(src, dst, mapping, options.srcIgnoreKeysRegex, log), { reason });
     noteSource(result.index);
-    pipeline = pipeline ?? newPipeline(result.index);
-    pipeline.reset(result.index);
-    await pipeline.record();
+    await recordIndex(result.index);
+    if (pipeline === undefined) pipeline = newPipeline(result.index);
+    else pipeline.reset(result.index);
     const seconds = (Date.now() - started) / 1000;
     metrics.loadTime.observe(seconds);
     metrics.resyncs.inc({ reason });

@@ -120,9 +120,10 @@ export class ReplicationPipeline {
     }
   }
 
-  /** Jumps to an index that a resync made true (pipeline must be drained). */
+  /** Jumps to an index a resync made true and recorded (pipeline must be drained). */
   reset(index: number): void {
     this.appliedIndex = index;
+    this.recordedIndex = index;
     this.order.length = 0;
     this.unrecorded.length = 0;
     this.window.clear();
