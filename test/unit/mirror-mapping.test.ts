@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { replicationIndexKey } from '../../mirror/index-key.js';
+import { destinationKey, isHiddenBelow, isUnderPrefix } from '../../mirror/key-mapping.js';
+import { normalizePrefix, parseMirrorArgs, redactUrl } from '../../mirror/options.js';
+
+describe('replicationIndexKey', () => {
+  it.each([
+    ['/', '/__replication/__ROOT__'],
+    ['/replica', '/__replication/replica'],
+    ['/a/b', '/__replication/a/b'],
+  ])('keeps etcdmirror\'s index key for destination prefix %s', (prefix, key) => {
+    expect(replicationIndexKey(prefix)).toBe(key);
+  });
+});
+
+describe('destinationKey', () => {
+  it.each([
+    // [srcPrefix, dstPrefix, strip, source key, destination key]
+    ['/conftool', '/replica', false, '/conftool/a', '/replica/conftool/a'],
+    ['/conftool', '/replica', true, '/conftool/a', '/replica/a'],
+    ['/conftool', '/replica', true, '/conftool', '/replica'],
+    ['/conftool', '/', true, '/conftool/a/b', '/a/b'],
+    ['/conftool', '/', false, '/conftool/a', '/conftool/a'],
+    ['/', '/replica', false, '/x', '/replica/x'],
+    ['/', '/replica', true, '/x', '/replica/x'],
+    ['/conftool', '/conftool', true, '/conftool/x', '/conftool/x'],
+    // a prefix is a path, not a string: "/conf" does not cover "/conftool"
+    ['/conf', '/replica', true, '/conftool/a', undefined],
+    // an unanchored replace would cut "/a" out of the middle of the key
+    ['/a', '/r', true, '/a/b/a/c', '/r/b/a/c'],
+  ] as const)('%s → %s (strip %s): %s maps to %s', (srcPrefix, dstPrefix, strip, key, expected) => {
+    expect(destinationKey(key, { srcPrefix, dstPrefix, strip })).toBe(expected);
+  });
+
+  it('treats prefixes segment by segment', () => {
+    expect(isUnderPrefix('/conftool', '/conf')).toBe(false);
+    expect(isUnderPrefix('/conf/x', '/conf')).toBe(true);
+    expect(isUnderPrefix('/anything', '/')).toBe(true);
+  });
+});
+
+describe('isHiddenBelow', () => {
+  it.each([
+    ['/conftool/_h', '/conftool', true],
+    ['/conftool/a/_h/b', '/conftool', true],
+    ['/conftool/a_b', '/conftool', false],
+    ['/_prefix/a', '/_prefix', false],
+    ['/__replication/x', '/', true],
+  ] as const)('%s under %s hidden: %s', (key, prefix, hidden) => {
+    expect(isHiddenBelow(key, prefix)).toBe(hidden);
+  });
+});
+
+describe('parseMirrorArgs', () => {
+  it('has etcdmirror\'s defaults', () => {
+    const options = parseMirrorArgs(['http://a:2379', 'http://b:2379'], {});
+    expect(options).toMatchObject({ srcPrefix: '/', dstPrefix: '/replica', port: 8000, strip: false, reload: false, onIndexCleared: 'resync' });
+  });
+  it('reads every flag, with = or a separate value', () => {
+    const options = parseMirrorArgs(
+      ['--reload', '--strip', '--src-prefix=/conftool/', '--dst-prefix', '/r', '--src-ignore-keys-regex', '^/conftool/tmp', '--port', '0', '--on-index-cleared', 'exit', 'https://u:p@a:4001', 'http://b:2379'],
+      {},
+    );
+    if ('error' in options) throw new Error(options.error);
+    expect(options).toMatchObject({ reload: true, strip: true, srcPrefix: '/conftool', dstPrefix: '/r', port: 0, onIndexCleared: 'exit', src: 'https://u:p@a:4001' });
+    expect(options.srcIgnoreKeysRegex?.test('/conftool/tmp/x')).toBe(true);
+  });
+  it('takes URLs from the environment so credentials stay out of argv', () => {
+    const options = parseMirrorArgs([], { ETCD_WARDEN_MIRROR_SRC: 'http://a:1', ETCD_WARDEN_MIRROR_DST: 'http://b:2' });
+    expect(options).toMatchObject({ src: 'http://a:1', dst: 'http://b:2' });
+  });
+  it.each([
+    [['--port', 'x', 'http://a:1', 'http://b:2'], '--port'],
+    [['--src-prefix', 'rel', 'http://a:1', 'http://b:2'], '--src-prefix'],
+    [['--on-index-cleared', 'maybe', 'http://a:1', 'http://b:2'], '--on-index-cleared'],
+    [['--src-ignore-keys-regex', '(', 'http://a:1', 'http://b:2'], '--src-ignore-keys-regex'],
+    [['--bogus', 'http://a:1', 'http://b:2'], '--bogus'],
+    [['http://a:1'], 'DST_URL'],
+  ])('names the flag in usage errors: %j', (argv, flag) => {
+    const result = parseMirrorArgs(argv, {});
+    expect('error' in result && result.error).toContain(flag);
+  });
+  it('normalizes prefixes and refuses dot segments', () => {
+    expect(normalizePrefix('/a//b/')).toBe('/a/b');
+    expect(normalizePrefix('/a/../b')).toBeUndefined();
+  });
+  it('never prints passwords', () => {
+    expect(redactUrl('https://user:secret@host:4001')).not.toContain('secret');
+  });
+});
