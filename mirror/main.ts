@@ -42,6 +42,11 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
   const mapping: KeyMapping = { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip };
   const indexKey = replicationIndexKey(options.dstPrefix);
   const stopping = new AbortController();
+  // Aborted on stop and when the pipeline fails: ends the watch at once
+  // rather than at the next event.
+  const halt = new AbortController();
+  stopping.signal.addEventListener('abort', () => halt.abort(), { once: true });
+  let pipelineFailure: unknown;
   let sourceIndex = 0;
   let pipeline: ReplicationPipeline | undefined;
   const lag = (): number => (pipeline === undefined ? 0 : Math.max(0, sourceIndex - pipeline.appliedIndex));
@@ -83,6 +88,10 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
       maxInFlight,
       recordIndex,
       onApplied: (index) => metrics.lastReplicatedIndex.set(index),
+      onFailure: (error) => {
+        pipelineFailure = error;
+        halt.abort();
+      },
     });
   }
 
@@ -178,14 +187,15 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
       },
       onContact: noteSource,
     };
-    while (!stopping.signal.aborted) {
+    while (!halt.signal.aborted) {
       try {
-        const round = await watchOnce(src, options.srcPrefix, next, mode, options.idleRenewMs, stopping.signal, handlers);
+        const round = await watchOnce(src, options.srcPrefix, next, mode, options.idleRenewMs, halt.signal, handlers);
         next = round.next;
         mode = round.mode;
         backoff.reset();
       } catch (error) {
-        if (stopping.signal.aborted) return;
+        if (pipelineFailure !== undefined) throw pipelineFailure;
+        if (halt.signal.aborted) return;
         if (error instanceof IndexClearedError) {
           noteSource(error.wire.index);
           if (options.onIndexCleared === 'exit') {
@@ -202,6 +212,7 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
         log.warn({ err: describeError(error), waitIndex: next, retryInMs: ms }, 'source watch failed, retrying');
       }
     }
+    if (pipelineFailure !== undefined) throw pipelineFailure;
   }
 
   const recorder = setInterval(() => {

@@ -29,6 +29,8 @@ export interface PipelineOptions {
   maxInFlight: number;
   recordIndex: (index: number) => Promise<void>;
   onApplied: (index: number) => void;
+  /** A write failed for good; the caller must stop feeding the pipeline. */
+  onFailure: (error: unknown) => void;
 }
 
 export class ReplicationPipeline {
@@ -82,7 +84,10 @@ export class ReplicationPipeline {
       },
       (error: unknown) => {
         this.inFlight -= 1;
-        if (this.failure === undefined) this.failure = error;
+        if (this.failure === undefined) {
+          this.failure = error;
+          this.options.onFailure(error);
+        }
         this.wake();
       },
     );

@@ -4,8 +4,15 @@ import { diff, flatten, type FlatNode } from '../../mirror/resync.js';
 const tree = (entries: Record<string, string | null>): Map<string, FlatNode> =>
   new Map(Object.entries(entries).map(([path, value]) => [path, value === null ? { dir: true } : { dir: false, value }]));
 
+interface DiffCase {
+  name: string;
+  source: Record<string, string | null>;
+  dest: Record<string, string | null>;
+  ops: unknown[];
+}
+
 describe('diff(source, dest)', () => {
-  it.each([
+  it.each<DiffCase>([
     { name: 'equal trees need nothing', source: { '/a': '1', '/d': null, '/d/x': '2' }, dest: { '/a': '1', '/d': null, '/d/x': '2' }, ops: [] },
     { name: 'missing keys are created; their parent dir is implied', source: { '/d': null, '/d/x': '1' }, dest: {}, ops: [{ op: 'put', path: '/d/x', value: '1' }] },
     { name: 'an empty dir is created explicitly', source: { '/e': null }, dest: {}, ops: [{ op: 'mkdir', path: '/e' }] },
