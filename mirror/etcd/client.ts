@@ -1,0 +1,193 @@
+// A small typed etcd v2 keys client on undici, shared by the mirror's source
+// and destination sides. Ordinary requests have finite timeouts; watches are
+// handled in source.ts with their own liveness bound.
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { isEtcdWireError, type EtcdWireError } from './wire-error.js';
+import type { EtcdNode } from './types.js';
+
+export class EtcdRequestError extends Error {
+  readonly code = 'ETCD_WARDEN_REQUEST';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** An etcd v2 error answer (errorCode, message, cause, index) with its HTTP status. */
+export class EtcdApiError extends Error {
+  readonly code = 'ETCD_WARDEN_ETCD_ERROR';
+  constructor(
+    readonly status: number,
+    readonly wire: EtcdWireError,
+  ) {
+    super(`etcd error ${wire.errorCode}: ${wire.message} (${wire.cause}) at index ${wire.index}`);
+  }
+}
+
+export interface KeyResult {
+  node: EtcdNode;
+  prevNode?: EtcdNode;
+  action: string;
+  etcdIndex: number;
+}
+
+export interface WriteConditions {
+  prevValue?: string;
+  prevIndex?: number;
+  prevExist?: boolean;
+}
+
+export interface EtcdClientOptions {
+  connections?: number;
+  timeoutMs?: number;
+}
+
+export function etcdIndexHeader(headers: Dispatcher.ResponseData['headers']): number | undefined {
+  const raw = headers['x-etcd-index'];
+  const value = Number(Array.isArray(raw) ? raw[0] : raw);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** Percent-encodes each segment: keys may hold characters that are special in URLs. */
+export function keyPath(key: string): string {
+  return '/v2/keys' + key.split('/').map(encodeURIComponent).join('/');
+}
+
+export class EtcdClient {
+  readonly origin: string;
+  readonly pool: Pool;
+  private readonly authorization: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(url: string, options: EtcdClientOptions = {}) {
+    const parsed = new URL(url);
+    this.origin = parsed.origin;
+    this.authorization =
+      parsed.username === ''
+        ? undefined
+        : 'Basic ' +
+          Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64');
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    // pipelining 1: a long-poll on a pipelined socket would block the requests behind it.
+    this.pool = new Pool(this.origin, {
+      connections: options.connections ?? 16,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy().catch(() => undefined);
+  }
+
+  /** Raw request returning parsed JSON and the X-Etcd-Index header. */
+  async call(
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    query: URLSearchParams,
+    form?: URLSearchParams,
+  ): Promise<{ status: number; body: unknown; etcdIndex: number | undefined }> {
+    const qs = query.toString();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.pool.request({
+        method,
+        path: qs === '' ? path : `${path}?${qs}`,
+        headers: this.headers(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+        body: form?.toString(),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (error) {
+      throw new EtcdRequestError(`${method} ${this.origin}${path}: ${describeError(error)}`, { cause: error });
+    }
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw new EtcdRequestError(`${method} ${this.origin}${path}: body: ${describeError(error)}`, { cause: error });
+    }
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new EtcdRequestError(`${method} ${this.origin}${path}: HTTP ${response.statusCode}, not JSON: ${text.slice(0, 200)}`);
+    }
+    return { status: response.statusCode, body, etcdIndex: etcdIndexHeader(response.headers) };
+  }
+
+  private async keyCall(
+    method: 'GET' | 'PUT' | 'DELETE',
+    key: string,
+    query: URLSearchParams,
+    form?: URLSearchParams,
+  ): Promise<KeyResult> {
+    const { status, body, etcdIndex } = await this.call(method, keyPath(key), query, form);
+    if (isEtcdWireError(body)) throw new EtcdApiError(status, body);
+    if (status >= 300 || typeof body !== 'object' || body === null) {
+      throw new EtcdRequestError(`${method} ${this.origin}${keyPath(key)}: unexpected HTTP ${status}`);
+    }
+    const result = body as { node?: EtcdNode; prevNode?: EtcdNode; action?: string };
+    if (result.node === undefined) throw new EtcdRequestError(`${method} ${key}: response without node`);
+    const out: KeyResult = { node: result.node, action: result.action ?? method, etcdIndex: etcdIndex ?? 0 };
+    if (result.prevNode !== undefined) out.prevNode = result.prevNode;
+    return out;
+  }
+
+  get(key: string, options: { recursive?: boolean; sorted?: boolean; quorum?: boolean } = {}): Promise<KeyResult> {
+    const query = new URLSearchParams();
+    if (options.recursive === true) query.set('recursive', 'true');
+    if (options.sorted === true) query.set('sorted', 'true');
+    if (options.quorum === true) query.set('quorum', 'true');
+    return this.keyCall('GET', key, query);
+  }
+
+  /** Reads a key, returning undefined when it does not exist (errorCode 100). */
+  async read(key: string): Promise<EtcdNode | undefined> {
+    try {
+      return (await this.get(key)).node;
+    } catch (error) {
+      if (error instanceof EtcdApiError && error.wire.errorCode === 100) return undefined;
+      throw error;
+    }
+  }
+
+  put(key: string, content: { value: string } | { dir: true }, conditions: WriteConditions = {}): Promise<KeyResult> {
+    const form = new URLSearchParams();
+    if ('value' in content) form.set('value', content.value);
+    else form.set('dir', 'true');
+    if (conditions.prevValue !== undefined) form.set('prevValue', conditions.prevValue);
+    if (conditions.prevIndex !== undefined) form.set('prevIndex', String(conditions.prevIndex));
+    if (conditions.prevExist !== undefined) form.set('prevExist', String(conditions.prevExist));
+    return this.keyCall('PUT', key, new URLSearchParams(), form);
+  }
+
+  delete(key: string, options: { recursive?: boolean; dir?: boolean; prevValue?: string } = {}): Promise<KeyResult> {
+    const query = new URLSearchParams();
+    if (options.recursive === true) query.set('recursive', 'true');
+    if (options.dir === true) query.set('dir', 'true');
+    if (options.prevValue !== undefined) query.set('prevValue', options.prevValue);
+    return this.keyCall('DELETE', key, query);
+  }
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof undiciErrors.UndiciError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+/** Network trouble or a server-side hiccup (5xx, raft): worth retrying with backoff. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof EtcdRequestError) return true;
+  if (error instanceof EtcdApiError) return error.status >= 500 || error.wire.errorCode >= 300;
+  return false;
+}
