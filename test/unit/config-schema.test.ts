@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../../config/schema.js';
+
+function errorsOf(raw: unknown): readonly string[] {
+  const result = validateConfig(raw);
+  return result.ok ? [] : result.errors;
+}
+
+describe('validateConfig', () => {
+  it('fills the defaults of the SPEC for an empty file', () => {
+    const result = validateConfig({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value.listen).toEqual({ host: '0.0.0.0', port: 4001 });
+    expect(result.value.upstream.href).toBe('http://127.0.0.1:2379/');
+    expect(result.value.readOnly).toBe(false);
+    expect(result.value.admins).toEqual(['root']);
+    expect(result.value.metrics).toEqual({ host: '127.0.0.1', port: 9181 });
+    expect(result.value.maxBodyBytes).toBe(20 * 1024 * 1024);
+  });
+
+  it('accepts the example of the SPEC', () => {
+    const result = validateConfig({
+      listen: '0.0.0.0:4001',
+      tls: { cert: '/etc/etcd-warden/tls.crt', key: '/etc/etcd-warden/tls.key' },
+      upstream: 'http://127.0.0.1:2379',
+      readOnly: false,
+      htpasswd: '/etc/etcd-warden/htpasswd',
+      acls: { '/': ['root'], '/conftool': ['root', 'conftool'], '/eventlogging': [] },
+      admins: ['root'],
+      metrics: '127.0.0.1:9181',
+      mirror: { src: 'https://u:p@etcd.eqiad:4001', srcPrefix: '/conftool', port: 8000 },
+    });
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.value.mirror).toMatchObject({ srcPrefix: '/conftool', dstPrefix: '/conftool', onIndexCleared: 'resync' });
+  });
+
+  const table: Array<[string, unknown, string]> = [
+    ['a typo in a field name', { readonly: true }, 'readonly: unknown field'],
+    ['a non-boolean read-only switch', { readOnly: 'yes' }, 'readOnly: must be true or false'],
+    ['a bad listen address', { listen: '4001' }, 'listen: must be "host:port"'],
+    ['an upstream with a path', { upstream: 'http://127.0.0.1:2379/v2' }, 'upstream: must be an origin only'],
+    ['an upstream of another scheme', { upstream: 'ftp://x' }, 'upstream: must be an http:// or https:// URL'],
+    ['an ACL prefix with a trailing slash', { acls: { '/conftool/': [] }, htpasswd: 'h' }, 'acls["/conftool/"]: the prefix must be a clean key path'],
+    ['an ACL prefix with ..', { acls: { '/a/../b': [] } }, 'acls["/a/../b"]'],
+    ['an ACL user that is not a string', { acls: { '/a': [1] }, htpasswd: 'h' }, 'acls["/a"][0]: must be a user name'],
+    ['an ACL that is not a list', { acls: { '/a': 'root' } }, 'acls["/a"]: must be a list of user names'],
+    ['ACL users without an htpasswd file', { acls: { '/a': ['root'] } }, 'htpasswd: is required'],
+    ['a TLS section without a key', { tls: { cert: '/c' } }, 'tls.key: must be a non-empty string'],
+    ['an unknown timeout', { timeouts: { watchMs: 5 } }, 'timeouts.watchMs: unknown field'],
+    ['a zero timeout', { timeouts: { upstreamMs: 0 } }, 'timeouts.upstreamMs: must be a positive integer'],
+    ['a mirror without a source', { mirror: {} }, 'mirror.src: must be a non-empty string'],
+    ['a mirror regex that does not compile', { mirror: { src: 'http://x:1', srcIgnoreKeysRegex: '(' } }, 'mirror.srcIgnoreKeysRegex: is not a valid regular expression'],
+    ['a bad log level', { logLevel: 'verbose' }, 'logLevel: must be one of'],
+  ];
+  it.each(table)('names the field for %s', (_what, raw, message) => {
+    expect(errorsOf(raw).join('\n')).toContain(message);
+  });
+
+  it('reports every problem at once', () => {
+    expect(errorsOf({ readOnly: 'no', listen: 'x', acls: { bad: [] } })).toHaveLength(3);
+  });
+});
