@@ -175,14 +175,21 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
     let next = start + 1;
     let mode: WatchMode = 'poll';
     const backoff = new Backoff();
+    // `next` follows every delivered event, not only finished rounds: a stream
+    // cut mid-body has already handed over some events, and re-watching from
+    // the round's start would feed them to the pipeline twice.
     const handlers = {
       onEvent: async (raw: RawEvent, index: number) => {
         noteSource(index);
+        if (index < next) return;
+        next = index + 1;
         const item = await applyItem(raw, index);
         await pipeline?.push(item);
       },
       onQuiet: async (index: number) => {
         noteSource(index);
+        if (index < next) return;
+        next = index + 1;
         await pipeline?.push({ index });
       },
       onContact: noteSource,
@@ -190,7 +197,7 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
     while (!halt.signal.aborted) {
       try {
         const round = await watchOnce(src, options.srcPrefix, next, mode, options.idleRenewMs, halt.signal, handlers);
-        next = round.next;
+        next = Math.max(next, round.next);
         mode = round.mode;
         backoff.reset();
       } catch (error) {
