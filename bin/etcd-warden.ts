@@ -3,6 +3,7 @@
 import { passwdCommand } from '../proxy/auth/passwd-command.js';
 import { checkConfigCommand, proxyCommand } from '../proxy/main.js';
 import { mirrorCommand } from '../mirror/cli.js';
+import { demoCommand } from './demo.js';
 
 const usage = `usage: etcd-warden <command> [options]
 
@@ -11,6 +12,7 @@ commands:
   check-config --config FILE   validate a config file and everything it points at (exit 0 or the errors)
   mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
   passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
+  demo                         run two local etcd clusters with a proxy each and the mirror between them
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -22,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return checkConfigCommand(rest);
     case 'mirror':
       return mirrorCommand(rest);
+    case 'demo':
+      return demoCommand();
     case 'passwd':
       return passwdCommand(rest, process.stdin, process.stdout, process.stderr);
     case '-h':

@@ -23,6 +23,8 @@ export interface MirrorSection {
   readonly srcIgnoreKeysRegex?: string;
   readonly port: number;
   readonly onIndexCleared: 'resync' | 'exit';
+  /** Copy the source prefix into the destination when the proxy starts (etcdmirror's --reload). */
+  readonly reload: boolean;
 }
 
 export interface Timeouts {
@@ -272,12 +274,16 @@ export function validateConfig(raw: unknown): Validation<Config> {
 function readMirror(read: FieldReader, value: unknown): MirrorSection | undefined {
   const section = read.record(value, 'mirror');
   if (section === undefined) return undefined;
-  read.unknownFields(section, ['src', 'srcPrefix', 'dstPrefix', 'strip', 'srcIgnoreKeysRegex', 'port', 'onIndexCleared'], 'mirror');
+  read.unknownFields(section, ['src', 'srcPrefix', 'dstPrefix', 'strip', 'srcIgnoreKeysRegex', 'port', 'onIndexCleared', 'reload'], 'mirror');
   const src = read.httpUrl(section.src, 'mirror.src');
   const srcPrefix = read.keyPrefix(section.srcPrefix ?? '/', 'mirror.srcPrefix');
   // The replica usually keeps the primary's layout (/conftool → /conftool).
   const dstPrefix = read.keyPrefix(section.dstPrefix ?? section.srcPrefix ?? '/', 'mirror.dstPrefix');
-  const strip = section.strip === undefined ? false : read.boolean(section.strip, 'mirror.strip');
+  // Unlike the etcdmirror command line, the config strips by default: with
+  // srcPrefix /conftool and dstPrefix /conftool the replica keeps the primary's
+  // layout, which is what the SPEC's example means.
+  const strip = section.strip === undefined ? true : read.boolean(section.strip, 'mirror.strip');
+  const reload = section.reload === undefined ? false : read.boolean(section.reload, 'mirror.reload');
   const port = section.port === undefined ? 8000 : read.positiveInteger(section.port, 'mirror.port');
   let srcIgnoreKeysRegex: string | undefined;
   if (section.srcIgnoreKeysRegex !== undefined) {
@@ -290,10 +296,10 @@ function readMirror(read: FieldReader, value: unknown): MirrorSection | undefine
   }
   const onIndexCleared = section.onIndexCleared ?? 'resync';
   if (onIndexCleared !== 'resync' && onIndexCleared !== 'exit') read.fail('mirror.onIndexCleared', `must be "resync" or "exit", got ${describe(onIndexCleared)}`);
-  if (src === undefined || srcPrefix === undefined || dstPrefix === undefined || strip === undefined || port === undefined) return undefined;
+  if (src === undefined || srcPrefix === undefined || dstPrefix === undefined || strip === undefined || reload === undefined || port === undefined) return undefined;
   return {
     src: src.href.replace(/\/$/, ''),
-    srcPrefix, dstPrefix, strip, port,
+    srcPrefix, dstPrefix, strip, port, reload,
     onIndexCleared: onIndexCleared === 'exit' ? 'exit' : 'resync',
     ...(srcIgnoreKeysRegex === undefined ? {} : { srcIgnoreKeysRegex }),
   };

@@ -108,6 +108,7 @@ function bundledMirrorOptions(section: MirrorSection, upstream: string, logLevel
     '--on-index-cleared', section.onIndexCleared,
     '--log-level', logLevel,
     ...(section.strip ? ['--strip'] : []),
+    ...(section.reload ? ['--reload'] : []),
     ...(section.srcIgnoreKeysRegex === undefined ? [] : ['--src-ignore-keys-regex', section.srcIgnoreKeysRegex]),
   ];
   return parseMirrorArgs(argv, { ETCD_WARDEN_MIRROR_SRC: section.src, ETCD_WARDEN_MIRROR_DST: upstream });
