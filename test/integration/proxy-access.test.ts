@@ -94,6 +94,31 @@ describe('writes under /v2/keys', () => {
   });
 });
 
+describe('brute force', () => {
+  it('answers 429 with Retry-After after repeated failures from one address, and not to another address', async () => {
+    const guesser = { localAddress: '127.0.0.3' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const response = await rawRequest(proxy.url, '/v2/keys/conftool/guess', {
+        ...guesser, method: 'PUT', body: form({ value: 'x' }), headers: { authorization: basicAuth('conftool', `guess-${i}`) },
+      });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+        expect(JSON.parse(response.body)).toMatchObject({ errorCode: 110, message: 'Too many failed authentication attempts' });
+      }
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses[10]).toBe(429);
+    // Even the right password is refused from the guessing address for now…
+    const sameAddress = await rawRequest(proxy.url, '/v2/keys/conftool/guess', { ...guesser, method: 'PUT', body: form({ value: 'x' }), headers: { authorization: conftool } });
+    expect(sameAddress.status).toBe(429);
+    // …but the real user, elsewhere, is not locked out.
+    const elsewhere = await rawRequest(proxy.url, '/v2/keys/conftool/guess', { localAddress: '127.0.0.4', method: 'PUT', body: form({ value: 'ok' }), headers: { authorization: conftool } });
+    expect(elsewhere.status).toBe(201);
+  });
+});
+
 describe('reads', () => {
   it('are anonymous, with etcd headers passed through', async () => {
     const response = await rawRequest(proxy.url, '/v2/keys/conftool/pools/a');
