@@ -60,6 +60,15 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly timeouts: Timeouts;
   readonly mirror?: MirrorSection;
+  readonly heartbeat?: HeartbeatSection;
+}
+
+export interface HeartbeatSection {
+  /** Written by the primary (read-write) proxy: a non-hidden key under the replicated prefix. */
+  readonly key: string;
+  /** Followed by a replica (read-only) proxy; defaults to `key`. */
+  readonly followKey: string;
+  readonly intervalMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -77,7 +86,7 @@ export type Validation<T> = { readonly ok: true; readonly value: T } | { readonl
 
 const topLevelFields = [
   'listen', 'tls', 'upstream', 'upstreamCa', 'readOnly', 'htpasswd', 'acls', 'readAcls', 'admins',
-  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'mirror',
+  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'mirror', 'heartbeat',
 ];
 
 /** Collects errors while reading fields, so one run reports every problem at once. */
@@ -251,6 +260,7 @@ export function validateConfig(raw: unknown): Validation<Config> {
 
   let mirror: MirrorSection | undefined;
   if (root.mirror !== undefined) mirror = readMirror(read, root.mirror);
+  const heartbeat = root.heartbeat === undefined ? undefined : readHeartbeat(read, root.heartbeat);
 
   const needsUsers = [...Object.values(acls ?? {}), ...Object.values(readAcls ?? {})].some((users) => users.length > 0);
   if (needsUsers && htpasswd === undefined) read.fail('htpasswd', 'is required: ACL rules name users, and their passwords come from this file');
@@ -267,8 +277,26 @@ export function validateConfig(raw: unknown): Validation<Config> {
       ...(htpasswd === undefined ? {} : { htpasswd }),
       ...(metrics === undefined ? {} : { metrics }),
       ...(mirror === undefined ? {} : { mirror }),
+      ...(heartbeat === undefined ? {} : { heartbeat }),
     },
   };
+}
+
+function readHeartbeat(read: FieldReader, value: unknown): HeartbeatSection | undefined {
+  const section = read.record(value, 'heartbeat');
+  if (section === undefined) return undefined;
+  read.unknownFields(section, ['key', 'followKey', 'intervalMs'], 'heartbeat');
+  const key = read.keyPrefix(section.key, 'heartbeat.key');
+  const followKey = section.followKey === undefined ? key : read.keyPrefix(section.followKey, 'heartbeat.followKey');
+  const intervalMs = section.intervalMs === undefined ? 1000 : read.positiveInteger(section.intervalMs, 'heartbeat.intervalMs');
+  // Recursive watches and listings leave hidden keys out, so the mirror never carries them.
+  for (const [field, path] of [['heartbeat.key', key], ['heartbeat.followKey', followKey]] as const) {
+    if (path !== undefined && path.split('/').some((segment) => segment.startsWith('_'))) {
+      read.fail(field, `must not be a hidden key (a segment starting with "_"): the mirror does not replicate those, got ${JSON.stringify(path)}`);
+    }
+  }
+  if (key === undefined || followKey === undefined || intervalMs === undefined) return undefined;
+  return { key, followKey, intervalMs };
 }
 
 function readMirror(read: FieldReader, value: unknown): MirrorSection | undefined {

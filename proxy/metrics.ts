@@ -46,9 +46,32 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  readonly heartbeatWrites = new Counter({
+    name: 'etcd_warden_heartbeat_writes_total',
+    help: 'Heartbeat writes by the primary proxy to its local etcd, by result (success, failure)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  private replicaAgeSource: () => number | undefined = () => undefined;
+  readonly replicaAge = new Gauge({
+    name: 'etcd_warden_replica_age_seconds',
+    help: "Age of the newest primary heartbeat seen on this replica; absent until one is seen or on a primary",
+    registers: [this.registry],
+    collect: () => {
+      const age = this.replicaAgeSource();
+      if (age === undefined) this.replicaAge.reset();
+      else this.replicaAge.set(age);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'etcd_warden_' });
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
+  }
+
+  /** Where the replica-age gauge reads from at scrape time. */
+  followReplicaAge(source: () => number | undefined): void {
+    this.replicaAgeSource = source;
   }
 
   observeRequest(method: string, status: number, decision: DecisionLabel, watch: boolean, seconds: number): void {

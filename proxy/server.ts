@@ -18,8 +18,10 @@ import {
 } from './errors.js';
 import { authorize, gate, type Identity } from './gate.js';
 import type { ProxyMetrics } from './metrics.js';
-import { parseEtcdRequest, type EtcdRequest } from './request.js';
+import { isReadMethod, parseEtcdRequest, type EtcdRequest } from './request.js';
+import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
+import { formatAge, maxStalenessHeader, replicaAgeHeader, stalenessGate } from './staleness.js';
 import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders } from './upstream.js';
 import { OpenWatches } from './watch.js';
 
@@ -61,6 +63,7 @@ export class ProxyServer {
   readonly fastify: FastifyInstance;
   private runtime: Runtime;
   private readonly watches = new OpenWatches();
+  private heartbeat: Heartbeat | undefined;
 
   constructor(
     loaded: LoadedConfig,
@@ -101,6 +104,23 @@ export class ProxyServer {
     });
     this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
     if (loaded.tls !== undefined) this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
+    this.deps.metrics.followReplicaAge(() => this.heartbeat?.ageSeconds());
+    this.heartbeat = this.startHeartbeat(this.runtime);
+  }
+
+  /** The primary (read-write) writes heartbeats; a replica (read-only) follows them. */
+  private startHeartbeat(runtime: Runtime): Heartbeat | undefined {
+    const settings = runtime.loaded.config.heartbeat;
+    if (settings === undefined) return undefined;
+    const role: HeartbeatRole = runtime.policy.readOnly ? 'follower' : 'writer';
+    return new Heartbeat(role, settings, runtime.upstream, this.deps.log, {
+      written: (result) => this.deps.metrics.heartbeatWrites.inc({ result }),
+    });
+  }
+
+  /** Seconds behind the primary, when this proxy follows heartbeats. */
+  private replicaAge(): number | undefined {
+    return this.heartbeat?.role === 'follower' ? this.heartbeat.ageSeconds() : undefined;
   }
 
   get openWatches(): number {
@@ -130,6 +150,10 @@ export class ProxyServer {
       this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
     }
     this.runtime = compileRuntime(loaded, previous);
+    if (JSON.stringify(before.heartbeat) !== JSON.stringify(loaded.config.heartbeat) || before.readOnly !== loaded.config.readOnly || this.runtime.upstream !== previous.upstream) {
+      void this.heartbeat?.stop();
+      this.heartbeat = this.startHeartbeat(this.runtime);
+    }
     if (this.runtime.upstream !== previous.upstream) void previous.upstream.close();
     this.deps.verifier.replaceTable(loaded.users);
     this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
@@ -138,6 +162,7 @@ export class ProxyServer {
 
   /** Stops accepting, ends open watches, gives ordinary requests a grace period. */
   async close(): Promise<void> {
+    await this.heartbeat?.stop();
     const closing = this.fastify.close();
     this.watches.endAll();
     const grace = this.runtime.loaded.config.timeouts.shutdownGraceMs;
@@ -218,6 +243,13 @@ export class ProxyServer {
       }
       return this.sendError(reply, request, decision.error);
     }
+    if (this.heartbeat?.role === 'follower' && etcd.kind === 'keys' && isReadMethod(etcd.method)) {
+      const stale = stalenessGate(raw.headers[maxStalenessHeader], this.replicaAge());
+      if (stale !== undefined) {
+        access.reason = stale.body.cause;
+        return this.sendError(reply, request, stale);
+      }
+    }
     request.etcd = etcd;
   }
 
@@ -258,7 +290,10 @@ export class ProxyServer {
       return;
     }
     const upstreamBody = response.body;
-    client.writeHead(response.statusCode, clientResponseHeaders(response.headers));
+    const headers = clientResponseHeaders(response.headers);
+    const age = isReadMethod(etcd.method) ? this.replicaAge() : undefined;
+    if (age !== undefined) headers[replicaAgeHeader] = formatAge(age);
+    client.writeHead(response.statusCode, headers);
     if (watch) {
       // etcd sends a watch's headers (X-Etcd-Index) at registration; pass them on now, not with the first event.
       client.flushHeaders();

@@ -7,7 +7,7 @@
 // behind it on its socket.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 
 export interface UpstreamOptions {
   readonly origin: URL;
@@ -30,7 +30,8 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Readable;
+  /** A Readable with undici's body helpers (`text()`, `dump()`). */
+  readonly body: Dispatcher.ResponseData['body'];
 }
 
 /** Why an upstream exchange failed, so the caller can pick 502 or 504 without parsing messages. */

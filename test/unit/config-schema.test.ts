@@ -52,6 +52,8 @@ describe('validateConfig', () => {
     ['a mirror without a source', { mirror: {} }, 'mirror.src: must be a non-empty string'],
     ['a mirror regex that does not compile', { mirror: { src: 'http://x:1', srcIgnoreKeysRegex: '(' } }, 'mirror.srcIgnoreKeysRegex: is not a valid regular expression'],
     ['a bad log level', { logLevel: 'verbose' }, 'logLevel: must be one of'],
+    ['a hidden heartbeat key, which the mirror would not carry', { heartbeat: { key: '/conftool/_heartbeat' } }, 'heartbeat.key: must not be a hidden key'],
+    ['a heartbeat without a key', { heartbeat: { intervalMs: 1000 } }, 'heartbeat.key: must be a non-empty string'],
   ];
   it.each(table)('names the field for %s', (_what, raw, message) => {
     expect(errorsOf(raw).join('\n')).toContain(message);
