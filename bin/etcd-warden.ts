@@ -3,6 +3,7 @@
 import { passwdCommand } from '../proxy/auth/passwd-command.js';
 import { checkConfigCommand, proxyCommand } from '../proxy/main.js';
 import { mirrorCommand } from '../mirror/cli.js';
+import { clientsCommand } from '../proxy/ops/clients.js';
 import { demoCommand } from './demo.js';
 
 const usage = `usage: etcd-warden <command> [options]
@@ -12,6 +13,7 @@ commands:
   check-config --config FILE   validate a config file and everything it points at (exit 0 or the errors)
   mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
   passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
+  clients --metrics URL        list open client connections and watches on a proxy (--json for scripts)
   demo                         run two local etcd clusters with a proxy each and the mirror between them
 `;
 
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return checkConfigCommand(rest);
     case 'mirror':
       return mirrorCommand(rest);
+    case 'clients':
+      return clientsCommand(rest, process.stdout, process.stderr);
     case 'demo':
       return demoCommand();
     case 'passwd':

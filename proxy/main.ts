@@ -33,12 +33,10 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const address = await proxy.listen();
   log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.value.tls !== undefined }, 'proxy listening');
 
-  const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, () => ({
-    status: 'ok',
-    readOnly: proxy.current.config.readOnly,
-    openWatches: proxy.openWatches,
-    configFile,
-  }));
+  const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
+    health: () => ({ status: 'ok', readOnly: proxy.current.config.readOnly, openWatches: proxy.openWatches, configFile }),
+    clients: () => proxy.clients.report(),
+  });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
 
   const mirrorOptions = config.mirror === undefined ? undefined : bundledMirrorOptions(config.mirror, config.upstream.origin, config.logLevel);

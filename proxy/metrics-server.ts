@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/schema.js';
+import type { ClientsReport } from './clients.js';
 import type { ProxyMetrics } from './metrics.js';
 
 export interface HealthReport {
@@ -13,7 +14,13 @@ export interface HealthReport {
   readonly configFile: string;
 }
 
-export async function startMetricsServer(address: ListenAddress, metrics: ProxyMetrics, health: () => HealthReport): Promise<{ server: Server; port: number }> {
+export interface StatusSources {
+  readonly health: () => HealthReport;
+  /** Open client connections and requests, for `etcd-warden clients`. */
+  readonly clients: () => ClientsReport;
+}
+
+export async function startMetricsServer(address: ListenAddress, metrics: ProxyMetrics, sources: StatusSources): Promise<{ server: Server; port: number }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '').split('?', 1)[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -28,10 +35,14 @@ export async function startMetricsServer(address: ListenAddress, metrics: ProxyM
       return;
     }
     if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(health()) + '\n');
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.health()) + '\n');
       return;
     }
-    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    if (path === '/clients') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.clients()) + '\n');
+      return;
+    }
+    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /clients\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

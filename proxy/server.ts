@@ -2,6 +2,7 @@
 // (parse → gate → authenticate → authorize) and one handler streams the
 // request to etcd. Reading this file and gate.ts tells the whole request path.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -19,6 +20,7 @@ import {
 import { authorize, gate, type Identity } from './gate.js';
 import type { ProxyMetrics } from './metrics.js';
 import { isReadMethod, parseEtcdRequest, type EtcdRequest } from './request.js';
+import { ClientRegistry } from './clients.js';
 import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
 import { formatAge, maxStalenessHeader, replicaAgeHeader, stalenessGate } from './staleness.js';
@@ -63,6 +65,7 @@ export class ProxyServer {
   readonly fastify: FastifyInstance;
   private runtime: Runtime;
   private readonly watches = new OpenWatches();
+  readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
 
   constructor(
@@ -85,6 +88,7 @@ export class ProxyServer {
       },
     }) as unknown as FastifyInstance;
     this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
+    this.fastify.server.on('connection', (socket: Socket) => this.clients.trackConnection(socket));
     this.fastify.decorateRequest('etcd', null);
     this.fastify.decorateRequest('runtime', null);
     this.fastify.decorateRequest('access', null);
@@ -319,7 +323,9 @@ export class ProxyServer {
 
   private recordWhenDone(client: ServerResponse, access: AccessRecord): void {
     const started = process.hrtime.bigint();
+    const untrack = this.clients.trackRequest(access);
     client.once('close', () => {
+      untrack();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       access.status = client.statusCode;
       if (!client.writableFinished && access.reason === undefined) access.reason = 'client went away before the response was complete';
