@@ -1,0 +1,85 @@
+// `npm run bench`: the proxy bench, then the mirror bench when it is built
+// (test/bench/mirror-bench.ts, compiled next to this file). `--only proxy`
+// or `--only mirror` runs one. Each prints its own table on stdout; progress
+// goes to stderr.
+import { existsSync } from 'node:fs';
+import { benchProxy } from './proxy-bench.js';
+import { cleanUpAll, installCleanupHandlers } from './lib/cleanup.js';
+
+type BenchName = 'proxy' | 'mirror';
+
+interface RunArguments {
+  readonly only?: BenchName;
+  readonly profile: 'auto' | 'always' | 'never';
+  readonly profileOut?: string;
+}
+
+const usage = `usage: node dist/test/bench/run.js [--only proxy|mirror] [--profile|--no-profile] [--profile-out FILE]
+  BENCH_SECONDS   length of each measured run (default 10)
+  BENCH_WATCHES   open watches for the memory and fan-out figures (default 2000)
+  needs wrk, openssl, htpasswd, etcd, and nginx for the comparison:
+    apt-get install -y wrk nginx-light apache2-utils
+`;
+
+function parseArguments(argv: readonly string[]): RunArguments | string {
+  let only: BenchName | undefined;
+  let profile: RunArguments['profile'] = 'auto';
+  let profileOut: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string | undefined => argv[++i];
+    if (arg === '--only' || arg?.startsWith('--only=') === true) {
+      const name = arg === '--only' ? value() : arg.slice('--only='.length);
+      if (name !== 'proxy' && name !== 'mirror') return `--only takes "proxy" or "mirror", got ${JSON.stringify(name)}`;
+      only = name;
+    } else if (arg === '--profile') profile = 'always';
+    else if (arg === '--no-profile') profile = 'never';
+    else if (arg === '--profile-out') {
+      profileOut = value();
+      if (profileOut === undefined) return '--profile-out needs a file name';
+    } else return `unknown argument ${JSON.stringify(arg)}`;
+  }
+  return { profile, ...(only === undefined ? {} : { only }), ...(profileOut === undefined ? {} : { profileOut }) };
+}
+
+async function runMirrorBench(): Promise<string | undefined> {
+  const compiled = new URL('./mirror-bench.js', import.meta.url);
+  if (!existsSync(compiled)) return undefined;
+  // Imported by URL at run time: the mirror bench is optional and built by another change.
+  const module = (await import(compiled.href)) as { benchMirror?: () => Promise<string> };
+  if (typeof module.benchMirror !== 'function') throw new Error(`${compiled.pathname} does not export benchMirror()`);
+  return module.benchMirror();
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArguments(argv);
+  if (typeof parsed === 'string') {
+    process.stderr.write(`${parsed}\n${usage}`);
+    return 2;
+  }
+  installCleanupHandlers();
+  if (parsed.only !== 'mirror') {
+    const table = await benchProxy({ profile: parsed.profile, ...(parsed.profileOut === undefined ? {} : { profileOut: parsed.profileOut }) });
+    process.stdout.write(`${table}\n\n`);
+  }
+  if (parsed.only !== 'proxy') {
+    const table = await runMirrorBench();
+    if (table !== undefined) process.stdout.write(`${table}\n`);
+    else if (parsed.only === 'mirror') {
+      process.stderr.write('the mirror bench is not built (no dist/test/bench/mirror-bench.js)\n');
+      return 1;
+    }
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    await cleanUpAll();
+    process.exitCode = 1;
+  },
+);
