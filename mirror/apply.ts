@@ -9,6 +9,10 @@
 // Instead the source's own `expire` event deletes the replica's copy.
 import { EtcdApiError, type EtcdClient, type WriteConditions } from './etcd/client.js';
 import type { EtcdEvent, EtcdNode } from './etcd/types.js';
+import { EtcdErrorCode } from './etcd/wire-error.js';
+
+// A failed precondition, in any of the ways etcd reports one.
+const preconditionFailures: readonly number[] = [EtcdErrorCode.KeyNotFound, EtcdErrorCode.TestFailed, EtcdErrorCode.NotFile, EtcdErrorCode.NodeExist];
 
 export class StrictReplicationError extends Error {
   readonly code = 'ETCD_WARDEN_STRICT';
@@ -142,7 +146,7 @@ export async function applyWrite(dst: EtcdClient, write: DestinationWrite, index
       await dst.put(write.key, write.content, write.conditions);
       return 'applied';
     } catch (error) {
-      if (!(error instanceof EtcdApiError) || ![100, 101, 102, 105].includes(error.wire.errorCode)) throw error;
+      if (!(error instanceof EtcdApiError) || !preconditionFailures.includes(error.wire.errorCode)) throw error;
       const state = await currentState(dst, write.key);
       if (sameState(state, write.after)) return 'already';
       throw diverged(state);
@@ -163,8 +167,8 @@ export async function applyWrite(dst: EtcdClient, write: DestinationWrite, index
   } catch (error) {
     if (!(error instanceof EtcdApiError)) throw error;
     // The result of a delete is "no key": already there means already applied.
-    if (error.wire.errorCode === 100) return 'already';
-    if (![101, 102].includes(error.wire.errorCode)) throw error;
+    if (error.wire.errorCode === EtcdErrorCode.KeyNotFound) return 'already';
+    if (error.wire.errorCode !== EtcdErrorCode.TestFailed && error.wire.errorCode !== EtcdErrorCode.NotFile) throw error;
     const state = await currentState(dst, write.key);
     if (state.kind === 'absent') return 'already';
     throw diverged(state);
