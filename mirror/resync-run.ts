@@ -3,6 +3,7 @@
 // phase with bounded concurrency.
 import type { Logger } from 'pino';
 import { EtcdApiError, type EtcdClient } from './etcd/client.js';
+import { EtcdErrorCode } from './etcd/wire-error.js';
 import { destinationRoot, joinKey, type KeyMapping } from './key-mapping.js';
 import { diffPhases, flatten, type ResyncOperation } from './resync.js';
 import { snapshot } from './source.js';
@@ -27,7 +28,7 @@ export async function resyncOnce(
   try {
     destNode = (await dst.get(dstRoot, { recursive: true, sorted: true })).node;
   } catch (error) {
-    if (!(error instanceof EtcdApiError && error.wire.errorCode === 100)) throw error;
+    if (!(error instanceof EtcdApiError && error.wire.errorCode === EtcdErrorCode.KeyNotFound)) throw error;
   }
   // --src-ignore-keys-regex is about source keys; a destination path maps back
   // to the source key with the same relative path, so both sides exclude alike.
@@ -61,8 +62,8 @@ async function applyOperation(dst: EtcdClient, key: string, operation: ResyncOpe
     }
   } catch (error) {
     // Already there (mkdir) or already gone (delete): the goal state holds.
-    if (error instanceof EtcdApiError && operation.op === 'mkdir' && error.wire.errorCode === 105) return;
-    if (error instanceof EtcdApiError && operation.op === 'delete' && error.wire.errorCode === 100) return;
+    if (error instanceof EtcdApiError && operation.op === 'mkdir' && error.wire.errorCode === EtcdErrorCode.NodeExist) return;
+    if (error instanceof EtcdApiError && operation.op === 'delete' && error.wire.errorCode === EtcdErrorCode.KeyNotFound) return;
     throw error;
   }
 }

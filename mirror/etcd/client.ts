@@ -2,7 +2,7 @@
 // and destination sides. Ordinary requests have finite timeouts; watches are
 // handled in source.ts with their own liveness bound.
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { isEtcdWireError, type EtcdWireError } from './wire-error.js';
+import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './wire-error.js';
 import type { EtcdNode } from './types.js';
 
 export class EtcdRequestError extends Error {
@@ -152,7 +152,7 @@ export class EtcdClient {
     try {
       return (await this.get(key)).node;
     } catch (error) {
-      if (error instanceof EtcdApiError && error.wire.errorCode === 100) return undefined;
+      if (error instanceof EtcdApiError && error.wire.errorCode === EtcdErrorCode.KeyNotFound) return undefined;
       throw error;
     }
   }
