@@ -1,7 +1,7 @@
 // `etcd-warden demo`: two local etcd clusters (primary and replica), a TLS
 // proxy in front of each (the replica's read-only, with the bundled mirror
 // feeding it from the primary), a generated password, and the commands to
-// try. Ctrl-C stops everything it started and removes its temp dirs.
+// try. Ctrl-C stops everything it started and removes its temp dir.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +14,13 @@ import { hashPasswordBcrypt } from '../proxy/auth/password-hash.js';
 
 const cli = fileURLToPath(new URL('./etcd-warden.js', import.meta.url));
 
+class DemoInterrupted extends Error {
+  readonly code = 'ETCD_WARDEN_DEMO_INTERRUPTED';
+  constructor() {
+    super('interrupted');
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -25,23 +32,22 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForHttp(url: string, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what} did not come up at ${url} within 20 s`);
-}
-
 export async function demoCommand(): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'etcd-warden-demo-'));
   const children: ChildProcess[] = [];
+  let stopping = false;
+  // Listening from the very start: a Ctrl-C while the clusters are still
+  // coming up must clean up too, not leave etcds and a temp dir behind.
+  const interrupted = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      stopping = true;
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   const cleanup = async (): Promise<void> => {
+    stopping = true;
     await Promise.all(
       children.map(
         (child) =>
@@ -54,19 +60,32 @@ export async function demoCommand(): Promise<number> {
     );
     await rm(dir, { recursive: true, force: true });
   };
-  try {
-    const start = (command: string, args: string[], logName: string): ChildProcess => {
-      const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout?.resume();
-      child.stderr?.resume();
-      child.once('exit', (code, signal) => {
-        if (!stopping) process.stderr.write(`demo: ${logName} exited (${code ?? signal}); Ctrl-C to stop the rest\n`);
-      });
-      children.push(child);
-      return child;
-    };
-    let stopping = false;
+  const start = (command: string, args: string[], logName: string): void => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.resume();
+    child.stderr?.resume();
+    child.once('error', (error) => process.stderr.write(`demo: cannot start ${logName}: ${error.message}\n`));
+    child.once('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`demo: ${logName} exited (${code ?? signal}); Ctrl-C to stop the rest\n`);
+    });
+    children.push(child);
+  };
+  const waitForHttp = async (url: string, what: string): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (stopping) throw new DemoInterrupted();
+      if (await fetch(url).then((response) => response.ok, () => false)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${what} did not come up at ${url} within 20 s`);
+  };
 
+  try {
+    try {
+      execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('etcd is not installed: sudo apt-get install -y etcd-server (then sudo systemctl disable --now etcd)');
+    }
     const etcdUrls: string[] = [];
     for (const name of ['primary', 'replica']) {
       const client = await freePort();
@@ -92,66 +111,76 @@ export async function demoCommand(): Promise<number> {
       await fetch(`${primaryEtcd}/v2/keys/conftool/v1/${key}`, { method: 'PUT', body: new URLSearchParams({ value }) });
     }
 
-    const proxyPorts = { primary: await freePort(), replica: await freePort() };
+    const ports = { primary: await freePort(), replica: await freePort() };
+    const metricsPorts = { primary: await freePort(), replica: await freePort() };
     const mirrorPort = await freePort();
     for (const name of ['primary', 'replica'] as const) {
       const config = {
-        listen: `127.0.0.1:${proxyPorts[name]}`,
+        listen: `127.0.0.1:${ports[name]}`,
         tls: { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') },
         upstream: name === 'primary' ? primaryEtcd : replicaEtcd,
         readOnly: name === 'replica',
         htpasswd: join(dir, 'htpasswd'),
         acls: { '/': ['root'], '/conftool': ['root'] },
-        metrics: false,
+        metrics: `127.0.0.1:${metricsPorts[name]}`,
         logLevel: 'warn',
         ...(name === 'replica' ? { mirror: { src: primaryEtcd, srcPrefix: '/conftool', dstPrefix: '/conftool', port: mirrorPort, reload: true } } : {}),
       };
       await writeFile(join(dir, `${name}.yaml`), stringify(config));
       start(process.execPath, [cli, 'proxy', '--config', join(dir, `${name}.yaml`)], `proxy ${name}`);
     }
-    const primary = `https://127.0.0.1:${proxyPorts.primary}`;
-    const replica = `https://127.0.0.1:${proxyPorts.replica}`;
-    await waitForHttp(`http://127.0.0.1:${mirrorPort}/lag`, 'the mirror');
+    const primary = `https://127.0.0.1:${ports.primary}`;
+    const replica = `https://127.0.0.1:${ports.replica}`;
+    const metrics = { primary: `http://127.0.0.1:${metricsPorts.primary}`, replica: `http://127.0.0.1:${metricsPorts.replica}` };
+    const mirror = `http://127.0.0.1:${mirrorPort}`;
+    await waitForHttp(`${metrics.primary}/healthz`, 'the primary proxy');
+    await waitForHttp(`${metrics.replica}/healthz`, 'the replica proxy');
+    await waitForHttp(`${mirror}/lag`, 'the mirror');
 
+    const newKey = 'conftool/v1/pools/eqiad/appservers/mw1003';
+    const newValue = `'{"weight": 5, "pooled": "yes"}'`;
     process.stdout.write(`
 etcd-warden demo is running (temp dir ${dir})
 
-  primary etcd   ${primaryEtcd}   behind the proxy at ${primary}
-  replica etcd   ${replicaEtcd}   behind the read-only proxy at ${replica}
-  mirror         primary /conftool -> replica /conftool, status at http://127.0.0.1:${mirrorPort}/lag
+  primary etcd   ${primaryEtcd}   behind the proxy at ${primary}   (metrics ${metrics.primary})
+  replica etcd   ${replicaEtcd}   behind the read-only proxy at ${replica}   (metrics ${metrics.replica})
+  mirror         primary /conftool -> replica /conftool, status at ${mirror}/lag
   credentials    root / ${password}   (printed once; the htpasswd holds a bcrypt hash)
 
 Try:
   curl -sk ${primary}/v2/keys/conftool/v1/pools/eqiad/appservers/mw1001
-  curl -sk -u root:${password} -XPUT ${primary}/v2/keys/conftool/v1/pools/eqiad/appservers/mw1003 -d value='{"weight": 5, "pooled": "yes"}'
-  curl -sk -u root:${password} -XPUT ${replica}/v2/keys/conftool/v1/pools/eqiad/appservers/mw1003 -d value='{"weight": 5, "pooled": "yes"}'
+  curl -sk -u root:${password} -XPUT ${primary}/v2/keys/${newKey} -d value=${newValue}
+  curl -sk -u root:${password} -XPUT ${replica}/v2/keys/${newKey} -d value=${newValue}
   (the last one is refused: the replica is read-only; the mirror carries the write there instead)
-  curl -sk ${replica}/v2/keys/conftool/v1/pools/eqiad/appservers/mw1003
+  curl -sk ${replica}/v2/keys/${newKey}
+
+Operator commands:
+  node ${cli} health --endpoints ${replicaEtcd} --proxy-health ${metrics.replica} --expect-read-only true --mirror ${mirror}
+  node ${cli} mirror-status ${mirror}
+  node ${cli} mirror-verify --src-prefix /conftool --dst-prefix /conftool --strip ${primaryEtcd} ${replicaEtcd}
 
 Ctrl-C stops everything.
 `);
     const demoWrite = await fetch(`${primaryEtcd}/v2/keys/conftool/v1/demo/started`, { method: 'PUT', body: new URLSearchParams({ value: new Date().toISOString() }) });
     const index = demoWrite.headers.get('x-etcd-index');
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const replicated = await fetch(`${replicaEtcd}/v2/keys/conftool/v1/demo/started`);
-      if (replicated.ok) {
-        process.stdout.write(`a write to the primary (index ${index}) has arrived on the replica: replication is running\n`);
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await waitForHttp(`${replicaEtcd}/v2/keys/conftool/v1/demo/started`, 'the demo write on the replica');
+      process.stdout.write(`a write to the primary (index ${index}) has arrived on the replica: replication is running\n`);
+    } catch (error) {
+      if (error instanceof DemoInterrupted) throw error;
+      process.stderr.write(`demo: a write to the primary (index ${index}) has not reached the replica; see ${mirror}/metrics\n`);
     }
-
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
-    stopping = true;
+    await interrupted;
     process.stdout.write('stopping the demo\n');
     await cleanup();
     return 0;
   } catch (error) {
-    process.stderr.write(`demo failed: ${(error as Error).message}\n`);
+    if (error instanceof DemoInterrupted) {
+      process.stdout.write('stopping the demo\n');
+      await cleanup();
+      return 0;
+    }
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
     await cleanup();
     return 1;
   }
