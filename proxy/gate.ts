@@ -8,7 +8,8 @@ import { forbiddenError, methodNotAllowedError, notFoundError, unauthorizedError
 import { readOnlyGate } from './readonly.js';
 import { isReadMethod, type EtcdRequest } from './request.js';
 
-export type DecisionLabel = 'allowed' | 'denied-auth' | 'denied-readonly' | 'denied-acl' | 'bad-request';
+/** `denied-limit`: a resource limit (connections, header fields) refused the request before any decision. */
+export type DecisionLabel = 'allowed' | 'denied-auth' | 'denied-readonly' | 'denied-acl' | 'denied-limit' | 'bad-request';
 
 export interface AccessPolicy {
   readonly readOnly: boolean;

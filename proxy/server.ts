@@ -24,6 +24,9 @@ import { ClientRegistry } from './clients.js';
 import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
 import { formatAge, maxStalenessHeader, replicaAgeHeader, stalenessGate } from './staleness.js';
+import {
+  answerClientError, ConnectionCap, headerCount, headersTooLargeError, serverLimitOptions, tooManyConnectionsError, upstreamRequestLineTooLong, uriTooLongError,
+} from './limits.js';
 import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders } from './upstream.js';
 import { OpenWatches } from './watch.js';
 
@@ -65,6 +68,7 @@ export class ProxyServer {
   readonly fastify: FastifyInstance;
   private runtime: Runtime;
   private readonly watches = new OpenWatches();
+  private readonly connectionCap = new ConnectionCap(() => this.runtime.loaded.config.limits.maxConnections);
   readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
 
@@ -73,9 +77,12 @@ export class ProxyServer {
     private readonly deps: ProxyDependencies,
   ) {
     this.runtime = compileRuntime(loaded);
-    const { timeouts } = loaded.config;
+    const { timeouts, limits } = loaded.config;
+    // Header size and the timeout checking tick are fixed when the listener is made.
+    const nodeLimits = serverLimitOptions(limits, timeouts);
     this.fastify = Fastify({
-      ...(loaded.tls === undefined ? {} : { https: tlsOptions(loaded.tls) }),
+      // A TLS client that never finishes its handshake is a slowloris too.
+      ...(loaded.tls === undefined ? { http: nodeLimits } : { https: { ...tlsOptions(loaded.tls), ...nodeLimits, handshakeTimeout: timeouts.clientHeadersMs } }),
       logger: false,
       // A watch is an idle connection for hours: no socket inactivity timeout.
       connectionTimeout: 0,
@@ -83,11 +90,16 @@ export class ProxyServer {
       requestTimeout: timeouts.clientRequestMs,
       keepAliveTimeout: timeouts.clientKeepAliveMs,
       return503OnClosing: false,
+      clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.runtime.loaded.config.limits),
       frameworkErrors: (error, request, reply) => {
         void this.sendError(reply, request, badRequestError(error.message));
       },
     }) as unknown as FastifyInstance;
     this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
+    // Keep every header field, so too many is refused (431) rather than silently cut at Node's 2,000.
+    this.fastify.server.maxHeadersCount = 0;
+    // Before the TLS layer and http's own listener: the count starts at accept.
+    this.fastify.server.prependListener('connection', (socket: Socket) => this.connectionCap.admit(socket));
     this.fastify.server.on('connection', (socket: Socket) => this.clients.trackConnection(socket));
     this.fastify.decorateRequest('etcd', null);
     this.fastify.decorateRequest('runtime', null);
@@ -204,6 +216,17 @@ export class ProxyServer {
     request.runtime = runtime;
     this.recordWhenDone(reply.raw, access);
 
+    if (this.connectionCap.refuses(raw.socket)) {
+      access.decision = 'denied-limit';
+      access.reason = `over limits.maxConnections (${runtime.loaded.config.limits.maxConnections})`;
+      return this.sendError(reply, request, tooManyConnectionsError(runtime.loaded.config.limits.maxConnections));
+    }
+    if (headerCount(raw.rawHeaders) > runtime.loaded.config.limits.maxHeaderCount) {
+      access.decision = 'denied-limit';
+      access.reason = `over limits.maxHeaderCount (${runtime.loaded.config.limits.maxHeaderCount})`;
+      return this.sendError(reply, request, headersTooLargeError(`At most ${runtime.loaded.config.limits.maxHeaderCount} header fields are accepted`));
+    }
+
     if (!parsed.ok) {
       access.decision = 'bad-request';
       if (parsed.answer.kind === 'redirect') {
@@ -217,6 +240,11 @@ export class ProxyServer {
       return this.sendError(reply, request, badRequestError(parsed.answer.reason));
     }
     const etcd = parsed.request;
+    if (upstreamRequestLineTooLong(etcd.method, etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query))) {
+      access.decision = 'denied-limit';
+      access.reason = 'request line too long for etcd';
+      return this.sendError(reply, request, uriTooLongError());
+    }
     if (declaredLengthExceeds(raw.headers['content-length'], runtime.loaded.config.maxBodyBytes)) {
       access.decision = 'bad-request';
       return this.sendError(reply, request, payloadTooLargeError(runtime.loaded.config.maxBodyBytes));
@@ -337,7 +365,9 @@ export class ProxyServer {
   private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
     const runtime = request.runtime ?? this.runtime;
     reply.hijack();
-    this.writeError(reply.raw, error, runtime, request.access);
+    // `?? null`: on fastify's bad-URL path the request never got our decorations
+    // (access is undefined), and a throw here would take the whole proxy down.
+    this.writeError(reply.raw, error, runtime, request.access ?? null);
     return Promise.resolve();
   }
 
