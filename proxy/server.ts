@@ -69,6 +69,8 @@ export class ProxyServer {
   private runtime: Runtime;
   private readonly watches = new OpenWatches();
   private readonly connectionCap = new ConnectionCap(() => this.runtime.loaded.config.limits.maxConnections);
+  /** The last forwarded request's completion, per client connection. */
+  private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
   readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
 
@@ -297,6 +299,14 @@ export class ProxyServer {
     client.once('close', () => {
       if (!client.writableFinished) aborter.abort();
     });
+    // Node hands pipelined requests on one connection to us all at once (only
+    // the answers are queued in order); etcd behind Go's server runs them one
+    // after the other. Keep that order, or a pipelined PUT then GET (or two
+    // PUTs to one key) could reach etcd swapped: seen in the pipelining test.
+    const previous = this.previousOnConnection.get(request.raw.socket);
+    this.previousOnConnection.set(request.raw.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
+    if (previous !== undefined) await previous;
+    if (aborter.signal.aborted) return;
     let response;
     try {
       response = await runtime.upstream.request({
