@@ -91,3 +91,18 @@ export function parseEtcdRequest(method: string, rawTarget: string, hasUpgrade: 
 function bad(reason: string): ParsedRequest {
   return { ok: false, answer: { kind: 'bad-request', reason } };
 }
+
+/**
+ * What the access log shows of a request that could not be parsed: the raw
+ * target without a fragment, its query apart (so `value=` is redacted like
+ * any other), and the userinfo of an absolute-form or `//` target replaced.
+ * Found by the secrets test: `PUT http://root:pw@host/…?value=…` logged both.
+ */
+export function loggableTarget(rawTarget: string): { readonly target: string; readonly query: string } {
+  const withoutFragment = rawTarget.split('#', 1)[0] ?? '';
+  const queryStart = withoutFragment.indexOf('?');
+  let target = queryStart === -1 ? withoutFragment : withoutFragment.slice(0, queryStart);
+  const query = queryStart === -1 ? '' : withoutFragment.slice(queryStart + 1);
+  if (!target.startsWith('/') || target.startsWith('//')) target = target.replace(/^([^/]*\/\/)?[^/]*@/, (_match, scheme: string | undefined) => `${scheme ?? ''}[redacted]@`);
+  return { target, query };
+}

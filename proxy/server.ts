@@ -19,7 +19,7 @@ import {
 } from './errors.js';
 import { authorize, gate, type Identity } from './gate.js';
 import type { ProxyMetrics } from './metrics.js';
-import { isReadMethod, parseEtcdRequest, type EtcdRequest } from './request.js';
+import { isReadMethod, loggableTarget, parseEtcdRequest, type EtcdRequest } from './request.js';
 import { ClientRegistry } from './clients.js';
 import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
@@ -94,7 +94,8 @@ export class ProxyServer {
       return503OnClosing: false,
       clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.runtime.loaded.config.limits),
       frameworkErrors: (error, request, reply) => {
-        void this.sendError(reply, request, badRequestError(error.message));
+        // Not error.message: fastify's quotes the whole URL back, query values included.
+        void this.sendError(reply, request, badRequestError((error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed'));
       },
     }) as unknown as FastifyInstance;
     this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
@@ -202,10 +203,11 @@ export class ProxyServer {
     const runtime = this.runtime;
     const raw = request.raw;
     const parsed = parseEtcdRequest(raw.method ?? '', raw.url ?? '', raw.headers.upgrade !== undefined);
+    const unparsed = parsed.ok ? undefined : loggableTarget(raw.url ?? '');
     const access: AccessRecord = {
       method: raw.method ?? '',
-      target: parsed.ok ? (parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path) : (raw.url ?? ''),
-      query: parsed.ok ? parsed.request.query : '',
+      target: parsed.ok ? (parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path) : (unparsed?.target ?? ''),
+      query: parsed.ok ? parsed.request.query : (unparsed?.query ?? ''),
       remote: raw.socket.remoteAddress ?? '',
       user: undefined,
       status: 0,
