@@ -6,9 +6,11 @@
 // - every write acknowledged with 2xx is in etcd with its value.
 // Not part of `npm test` (it takes ~3 minutes). SOAK_SECONDS changes the length.
 import { Agent, request as httpRequest } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { etcdKeys, form } from '../fixtures/http.js';
+import { etcdKeys, form, rawRequest } from '../fixtures/http.js';
 import { basicAuth, htpasswdLine, startProxy, type ProxyProcess } from '../fixtures/proxy.js';
 
 const loadSeconds = Number(process.env.SOAK_SECONDS ?? 130);
@@ -22,12 +24,31 @@ const sleep = (ms: number): Promise<void> => new Promise((wake) => setTimeout(wa
 interface Sample {
   readonly rssMiB: number;
   readonly fds: number;
+  /** V8 heap in use, from the proxy's own metrics: tells a leak from a heap V8 has not handed back. */
+  readonly heapUsedMiB: number;
 }
 
-function sample(pid: number): Sample {
+// Writing a heap snapshot runs a full GC first: the only way to ask the
+// proxy (a child, no --expose-gc) to collect, so "before" and "after" compare
+// live memory rather than garbage V8 had not yet got round to.
+const snapshotDir = mkdtempSync(join(tmpdir(), 'etcd-warden-soak-'));
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`.trim();
+
+async function collectGarbage(pid: number): Promise<void> {
+  const count = readdirSync(snapshotDir).length;
+  process.kill(pid, 'SIGUSR2');
+  while (readdirSync(snapshotDir).length === count) await sleep(200);
+  await sleep(2_000); // the file appears when writing starts
+  for (const file of readdirSync(snapshotDir)) rmSync(join(snapshotDir, file), { force: true });
+}
+
+async function sample(pid: number, metricsUrl: string): Promise<Sample> {
+  await collectGarbage(pid);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-  return { rssMiB: rss, fds: readdirSync(`/proc/${pid}/fd`).length };
+  const metrics = (await rawRequest(metricsUrl, '/metrics')).body;
+  const heapUsed = Number(/^etcd_warden_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? 0) / 2 ** 20;
+  return { rssMiB: rss, fds: readdirSync(`/proc/${pid}/fd`).length, heapUsedMiB: heapUsed };
 }
 
 interface Outcome {
@@ -148,7 +169,7 @@ async function main(): Promise<number> {
     await Promise.all(workers);
     traffic.agent.destroy();
     await sleep(quietMs);
-    const before = sample(pid);
+    const before = await sample(pid, proxy.metricsUrl);
     console.log(`soak: quiet baseline RSS ${before.rssMiB.toFixed(1)} MiB, ${before.fds} fds; loading for ${loadSeconds} s`);
 
     const load = new Traffic(proxy.url);
@@ -173,7 +194,7 @@ async function main(): Promise<number> {
     clearInterval(hup);
     load.agent.destroy();
     await sleep(quietMs);
-    const after = sample(pid);
+    const after = await sample(pid, proxy.metricsUrl);
 
     const duringDowntime = (o: Outcome): boolean => downtime.some((d) => o.startedAt <= d.to && o.endedAt >= d.from);
     const bad = load.outcomes.filter((o) => (o.status >= 500 || o.status === 0) && !duringDowntime(o));
@@ -190,6 +211,7 @@ async function main(): Promise<number> {
     console.log(`watches              ${load.watchesOpened} opened, ${load.watchesDropped} dropped by the client`);
     console.log(`SIGHUP reloads       ${reloads}; etcd restarts: 2`);
     console.log(`RSS                  ${before.rssMiB.toFixed(1)} -> ${after.rssMiB.toFixed(1)} MiB (${(rssDrift * 100).toFixed(1)}%)`);
+    console.log(`V8 heap used         ${before.heapUsedMiB.toFixed(1)} -> ${after.heapUsedMiB.toFixed(1)} MiB`);
     console.log(`open fds             ${before.fds} -> ${after.fds} (${(fdDrift * 100).toFixed(1)}%)`);
     console.log(`5xx / no answer      ${bad.length} outside etcd downtime, ${badDuringDowntime} while etcd was down`);
     console.log(`acknowledged writes  ${load.acknowledged.size + traffic.acknowledged.size}, missing from etcd: ${missing.length}`);
@@ -205,6 +227,7 @@ async function main(): Promise<number> {
   } finally {
     await proxy?.stop();
     await etcd?.stop();
+    rmSync(snapshotDir, { recursive: true, force: true });
   }
 }
 
