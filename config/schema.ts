@@ -148,6 +148,21 @@ class FieldReader {
     return undefined;
   }
 
+  /** A section of positive integers with defaults (timeouts, limits): every field optional, none unknown. */
+  positiveIntegers<T extends Record<keyof T, number>>(value: unknown, defaults: T, field: string): T {
+    const section = this.record(value, field);
+    if (section === undefined) return defaults;
+    this.unknownFields(section, Object.keys(defaults), field);
+    const merged: Record<string, number> = { ...defaults };
+    for (const name of Object.keys(defaults)) {
+      if (section[name] === undefined) continue;
+      const parsed = this.positiveInteger(section[name], `${field}.${name}`);
+      if (parsed !== undefined) merged[name] = parsed;
+    }
+    // Same keys as `defaults`, each a number: the shape of T.
+    return merged as T;
+  }
+
   address(value: unknown, field: string): ListenAddress | undefined {
     const text = this.string(value, field);
     if (text === undefined) return undefined;
@@ -263,37 +278,8 @@ export function validateConfig(raw: unknown): Validation<Config> {
     }
   }
 
-  let timeouts: Timeouts = defaultTimeouts;
-  if (root.timeouts !== undefined) {
-    const section = read.record(root.timeouts, 'timeouts');
-    if (section !== undefined) {
-      const names = Object.keys(defaultTimeouts) as (keyof Timeouts)[];
-      read.unknownFields(section, names, 'timeouts');
-      const merged: Record<string, number> = { ...defaultTimeouts };
-      for (const name of names) {
-        if (section[name] === undefined) continue;
-        const value = read.positiveInteger(section[name], `timeouts.${name}`);
-        if (value !== undefined) merged[name] = value;
-      }
-      timeouts = merged as unknown as Timeouts;
-    }
-  }
-
-  let limits: ClientLimits = defaultLimits;
-  if (root.limits !== undefined) {
-    const section = read.record(root.limits, 'limits');
-    if (section !== undefined) {
-      const names = Object.keys(defaultLimits) as (keyof ClientLimits)[];
-      read.unknownFields(section, names, 'limits');
-      const merged: Record<string, number> = { ...defaultLimits };
-      for (const name of names) {
-        if (section[name] === undefined) continue;
-        const value = read.positiveInteger(section[name], `limits.${name}`);
-        if (value !== undefined) merged[name] = value;
-      }
-      limits = merged as unknown as ClientLimits;
-    }
-  }
+  const timeouts = root.timeouts === undefined ? defaultTimeouts : read.positiveIntegers(root.timeouts, defaultTimeouts, 'timeouts');
+  const limits = root.limits === undefined ? defaultLimits : read.positiveIntegers(root.limits, defaultLimits, 'limits');
 
   let mirror: MirrorSection | undefined;
   if (root.mirror !== undefined) mirror = readMirror(read, root.mirror);

@@ -1,33 +1,33 @@
 // The wiring, in one place: one onRequest hook runs the pure stages
-// (parse → gate → authenticate → authorize) and one handler streams the
-// request to etcd. Reading this file and gate.ts tells the whole request path.
+// (parse → gate → authenticate → authorize) and one handler hands the
+// request to forward.ts, which streams it to etcd. Reading this file and
+// gate.ts tells the whole request path.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { LoadedConfig, TlsMaterial } from '../config/load.js';
-import { serializeWireError } from '../mirror/etcd/wire-error.js';
+import type { LoadedConfig } from '../config/load.js';
 import { logAccess, type AccessRecord } from './access-log.js';
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { authenticate } from './authenticate.js';
-import { BodyTooLargeError, declaredLengthExceeds, limitBody } from './body-limit.js';
-import {
-  badRequestError, payloadTooLargeError, serviceUnavailableError, upstreamTimeoutError, upstreamUnavailableError, type ProxyError,
-} from './errors.js';
+import { declaredLengthExceeds, limitBody } from './body-limit.js';
+import { badRequestError, payloadTooLargeError, serviceUnavailableError, type ProxyError } from './errors.js';
+import { Forwarder } from './forward.js';
 import { authorize, gate, type Identity } from './gate.js';
 import type { ProxyMetrics } from './metrics.js';
 import { isReadMethod, loggableTarget, parseEtcdRequest, type EtcdRequest } from './request.js';
 import { ClientRegistry } from './clients.js';
 import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
-import { formatAge, maxStalenessHeader, replicaAgeHeader, stalenessGate } from './staleness.js';
+import { writeProxyError } from './respond.js';
+import { tlsOptions } from './tls.js';
+import { maxStalenessHeader, stalenessGate } from './staleness.js';
 import {
   answerClientError, ConnectionCap, headerCount, headersTooLargeError, serverLimitOptions, tooManyConnectionsError, upstreamRequestLineTooLong, uriTooLongError,
 } from './limits.js';
-import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders } from './upstream.js';
 import { OpenWatches } from './watch.js';
 
 declare module 'fastify' {
@@ -45,32 +45,12 @@ export interface ProxyDependencies {
   readonly limiter: FailedAuthLimiter;
 }
 
-// Mozilla "intermediate": TLS 1.2 with forward-secret AEAD suites only; TLS 1.3 suites are Node's defaults.
-const tlsCiphers = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
-function tlsOptions(tls: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
-  return {
-    cert: tls.cert,
-    key: tls.key,
-    minVersion: 'TLSv1.2',
-    ciphers: tlsCiphers,
-    honorCipherOrder: true,
-    requestCert: tls.clientCa !== undefined,
-    rejectUnauthorized: tls.clientCa !== undefined,
-    ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }),
-  };
-}
-
 export class ProxyServer {
   readonly fastify: FastifyInstance;
   private runtime: Runtime;
   private readonly watches = new OpenWatches();
   private readonly connectionCap = new ConnectionCap(() => this.runtime.loaded.config.limits.maxConnections);
-  /** The last forwarded request's completion, per client connection. */
-  private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
+  private readonly forwarder: Forwarder;
   readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
 
@@ -79,6 +59,7 @@ export class ProxyServer {
     private readonly deps: ProxyDependencies,
   ) {
     this.runtime = compileRuntime(loaded);
+    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replicaAge() });
     const { timeouts, limits } = loaded.config;
     // Header size and the timeout checking tick are fixed when the listener is made.
     const nodeLimits = serverLimitOptions(limits, timeouts);
@@ -290,75 +271,11 @@ export class ProxyServer {
   }
 
   private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const etcd = request.etcd;
-    const runtime = request.runtime;
-    const access = request.access;
+    const { etcd, runtime, access } = request;
     if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
     reply.hijack();
-    const client = reply.raw;
-    const watch = etcd.kind === 'keys' && etcd.watch;
-    const aborter = new AbortController();
-    client.once('close', () => {
-      if (!client.writableFinished) aborter.abort();
-    });
-    // Node hands pipelined requests on one connection to us all at once (only
-    // the answers are queued in order); etcd behind Go's server runs them one
-    // after the other. Keep that order, or a pipelined PUT then GET (or two
-    // PUTs to one key) could reach etcd swapped: seen in the pipelining test.
-    const previous = this.previousOnConnection.get(request.raw.socket);
-    this.previousOnConnection.set(request.raw.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
-    if (previous !== undefined) await previous;
-    if (aborter.signal.aborted) return;
-    let response;
-    try {
-      response = await runtime.upstream.request({
-        method: etcd.method,
-        path: etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query),
-        headers: upstreamRequestHeaders(request.raw.headers, access.remote),
-        body: request.body instanceof Readable ? request.body : null,
-        watch,
-        signal: aborter.signal,
-      });
-    } catch (error) {
-      if (aborter.signal.aborted) return;
-      if (error instanceof BodyTooLargeError) {
-        access.decision = 'bad-request';
-        this.writeError(client, payloadTooLargeError(error.limitBytes), runtime, access);
-        return;
-      }
-      const kind = classifyUpstreamError(error);
-      this.deps.metrics.upstreamErrors.inc({ kind });
-      access.reason = `upstream ${kind}: ${(error as Error).message}`;
-      const cause = `${runtime.upstream.origin.origin}: ${(error as Error).message}`;
-      this.writeError(client, kind === 'timeout' ? upstreamTimeoutError(cause) : upstreamUnavailableError(cause), runtime, access);
-      return;
-    }
-    const upstreamBody = response.body;
-    const headers = clientResponseHeaders(response.headers);
-    const age = isReadMethod(etcd.method) ? this.replicaAge() : undefined;
-    if (age !== undefined) headers[replicaAgeHeader] = formatAge(age);
-    client.writeHead(response.statusCode, headers);
-    if (watch) {
-      // etcd sends a watch's headers (X-Etcd-Index) at registration; pass them on now, not with the first event.
-      client.flushHeaders();
-      this.watches.add(client, upstreamBody);
-      this.deps.metrics.openWatches.inc();
-      client.once('close', () => this.deps.metrics.openWatches.dec());
-    }
-    upstreamBody.on('data', (chunk: Buffer) => {
-      access.bytes += chunk.length;
-    });
-    upstreamBody.on('error', (error) => {
-      // Aborted by the client, or ended by our own shutdown: not an upstream failure.
-      if (aborter.signal.aborted || client.writableEnded) return;
-      this.deps.metrics.upstreamErrors.inc({ kind: classifyUpstreamError(error) });
-      access.reason = `upstream failed mid-response: ${error.message}`;
-      client.destroy();
-    });
-    client.once('close', () => {
-      if (!upstreamBody.readableEnded) upstreamBody.destroy();
-    });
-    upstreamBody.pipe(client);
+    const body = request.body instanceof Readable ? request.body : null;
+    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body });
   }
 
   private recordWhenDone(client: ServerResponse, access: AccessRecord): void {
@@ -377,22 +294,10 @@ export class ProxyServer {
   private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
     const runtime = request.runtime ?? this.runtime;
     reply.hijack();
-    // `?? null`: on fastify's bad-URL path the request never got our decorations
-    // (access is undefined), and a throw here would take the whole proxy down.
-    this.writeError(reply.raw, error, runtime, request.access ?? null);
+    const bytes = writeProxyError(reply.raw, error, runtime.upstream.clusterId);
+    // On fastify's bad-URL path the request never got our decorations (access
+    // is undefined): a throw here would take the whole proxy down.
+    if (request.access !== undefined && request.access !== null) request.access.bytes = bytes;
     return Promise.resolve();
-  }
-
-  /** The one writer of the proxy's own answers: etcd-shaped JSON, the cluster id when known. */
-  private writeError(client: ServerResponse, error: ProxyError, runtime: Runtime, access: AccessRecord | null): void {
-    const body = serializeWireError(error.body) + '\n';
-    if (access !== null) access.bytes = Buffer.byteLength(body);
-    client.writeHead(error.status, {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(body)),
-      ...(runtime.upstream.clusterId === undefined ? {} : { 'x-etcd-cluster-id': runtime.upstream.clusterId }),
-      ...error.headers,
-    });
-    client.end(body);
   }
 }

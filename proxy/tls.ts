@@ -1,0 +1,23 @@
+// How the proxy serves TLS, as a careful operator sets it: TLS 1.2 at least,
+// forward-secret AEAD suites only, client certificates when a CA is given.
+import type { SecureContextOptions } from 'node:tls';
+import type { TlsMaterial } from '../config/load.js';
+
+// Mozilla "intermediate": TLS 1.2 with forward-secret AEAD suites only; TLS 1.3 suites are Node's defaults.
+const tlsCiphers = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export function tlsOptions(tls: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2',
+    ciphers: tlsCiphers,
+    honorCipherOrder: true,
+    requestCert: tls.clientCa !== undefined,
+    rejectUnauthorized: tls.clientCa !== undefined,
+    ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }),
+  };
+}
