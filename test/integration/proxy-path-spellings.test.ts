@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import { etcdKeys, form, rawRequest } from '../fixtures/http.js';
 import { basicAuth, htpasswdLine, startProxy, type ProxyProcess } from '../fixtures/proxy.js';
+import { seededRandom } from './proxy-fuzz-generator.js';
 
 let etcd: EtcdProcess;
 let proxy: ProxyProcess;
@@ -115,22 +116,10 @@ describe('path spellings: what etcd acts on versus what the proxy allows', () =>
   });
 });
 
-/** A seeded generator (mulberry32), so a failure reproduces from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pieces = ['public', 'secret', 'x', '.', '..', '%2e', '%2E%2e', '%2e.', '', '%2f', '%2F', '%5c', '\\', '%70ublic', ';', '%3F', '%23', '%252F', 'public%2F..'];
 
 describe('generated spellings (seed 20261123)', () => {
-  const next = random(20261123);
+  const next = seededRandom(20261123);
   const targets = Array.from({ length: 150 }, () => {
     const segments = Array.from({ length: 1 + Math.floor(next() * 5) }, () => pieces[Math.floor(next() * pieces.length)] ?? 'x');
     return '/v2/keys/' + segments.join('/');
