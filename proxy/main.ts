@@ -23,7 +23,9 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const config = loaded.value.config;
-  const log = pino({ level: config.logLevel, base: { program: 'etcd-warden-proxy' } });
+  // Asynchronous: one access line per request written synchronously cost a
+  // write(2) on every request; flushed before exit below.
+  const log = pino({ level: config.logLevel, base: { program: 'etcd-warden-proxy' } }, pino.destination({ dest: 1, sync: false }));
   for (const warning of loaded.value.warnings) log.warn({ configFile }, warning);
 
   const metrics = new ProxyMetrics();
@@ -43,6 +45,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   if (mirrorOptions !== undefined && 'error' in mirrorOptions) {
     log.error({ error: mirrorOptions.error }, 'the mirror section cannot be turned into mirror options');
     await proxy.close();
+    await new Promise<void>((flushed) => log.flush(() => flushed()));
     return 1;
   }
   const mirror = mirrorOptions === undefined ? undefined : startBundledMirror(mirrorOptions, log);
@@ -73,6 +76,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
         await Promise.all([proxy.close(), mirror?.stop(), new Promise<void>((done) => (metricsServer === undefined ? done() : metricsServer.server.close(() => done())))]);
         await verifier.close();
         log.info('stopped');
+        await new Promise<void>((flushed) => log.flush(() => flushed()));
         resolve(0);
       })();
     };

@@ -24,7 +24,8 @@ export interface UpstreamRequest {
   readonly headers: Record<string, string | string[]>;
   readonly body: Readable | null;
   readonly watch: boolean;
-  readonly signal: AbortSignal;
+  /** Cancels the request while it waits for etcd (watches only; see forward.ts). */
+  readonly signal: AbortSignal | undefined;
 }
 
 export interface UpstreamResponse {
@@ -61,7 +62,7 @@ export class Upstream {
       path: request.path,
       headers: request.headers,
       body: request.body,
-      signal: request.signal,
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
       headersTimeout: this.requestTimeoutMs,
       bodyTimeout: request.watch ? 0 : this.requestTimeoutMs,
     });

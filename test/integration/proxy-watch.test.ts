@@ -163,6 +163,34 @@ describe('reload and shutdown with watches open', () => {
   });
 });
 
+describe('clients that leave before etcd answers', () => {
+  it('frees the upstream request and keeps serving when 20 clients hang up while etcd is frozen', async () => {
+    const own = await startEtcd('frozen');
+    const proxy = await startProxy({ upstream: own.clientUrl, config: { acls: { '/': [] } } });
+    try {
+      own.freeze();
+      const url = new URL(proxy.url);
+      const leavers = Array.from({ length: 20 }, (_, i) => {
+        const request = httpRequest({ host: url.hostname, port: url.port, path: `/v2/keys/leave/${i}`, method: i % 2 === 0 ? 'GET' : 'DELETE', agent: false });
+        request.on('error', () => undefined);
+        request.end();
+        return request;
+      });
+      await sleep(300);
+      for (const request of leavers) request.destroy();
+      await sleep(100);
+      own.thaw();
+      const after = await rawRequest(proxy.url, '/v2/keys/leave/after', { method: 'PUT', body: form({ value: 'still serving' }) });
+      expect(after.status).toBe(201);
+      expect(proxy.child.exitCode).toBeNull();
+    } finally {
+      own.thaw();
+      await proxy.stop();
+      await own.stop();
+    }
+  });
+});
+
 describe('etcd down and back', () => {
   it('answers a fast etcd-style 502 while etcd is down and recovers when it returns', async () => {
     const own = await startEtcd('down-and-up');
