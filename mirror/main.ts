@@ -2,6 +2,7 @@
 // event into one destination write (apply.ts) → run writes through the
 // pipeline that records the index safely (pipeline.ts). Index lost → resync
 // (resync-run.ts). Status and metrics in status.ts / metrics.ts.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { applyWrite, planWrite, StrictReplicationError, UnknownActionError } from './apply.js';
 import { EtcdClient, describeError, isTransient } from './etcd/client.js';
@@ -42,6 +43,9 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
   const mapping: KeyMapping = { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip };
   const indexKey = replicationIndexKey(options.dstPrefix);
   const stopping = new AbortController();
+  // Every write in flight (up to maxInFlight) may be waiting out a backoff on
+  // this signal while the destination is down: that many listeners is expected.
+  setMaxListeners(maxInFlight + 16, stopping.signal);
   // Aborted on stop and when the pipeline fails: ends the watch at once
   // rather than at the next event.
   const halt = new AbortController();

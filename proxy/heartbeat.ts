@@ -5,6 +5,7 @@
 // every read can say how old the replica's view of the primary is. The role
 // follows the read-only switch, so a switchover (a SIGHUP) swaps it.
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { encodePath } from './path.js';
 import type { Upstream } from './upstream.js';
@@ -122,13 +123,12 @@ export class Heartbeat {
     return 'reread';
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.stopping.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+  /** Waits, or returns early on stop; the abort listener goes away with the timer. */
+  private async sleep(ms: number): Promise<void> {
+    try {
+      await delay(ms, undefined, { signal: this.stopping.signal });
+    } catch {
+      // stopped
+    }
   }
 }
