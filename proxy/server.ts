@@ -2,7 +2,7 @@
 // (parse → gate → authenticate → authorize) and one handler hands the
 // request to forward.ts, which streams it to etcd. Reading this file and
 // gate.ts tells the whole request path.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { Readable } from 'node:stream';
@@ -76,7 +76,14 @@ export class ProxyServer {
       clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.runtime.loaded.config.limits),
       frameworkErrors: (error, request, reply) => {
         // Not error.message: fastify's quotes the whole URL back, query values included.
-        void this.sendError(reply, request, badRequestError((error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed'));
+        const cause = (error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed';
+        // Rejected before our hook runs: still one access line, like every request.
+        const unparsed = loggableTarget(request.raw.url ?? '');
+        const access = this.startRecord(request.raw, reply.raw, unparsed.target, unparsed.query, false);
+        access.decision = 'bad-request';
+        access.reason = cause;
+        request.access = access;
+        void this.sendError(reply, request, badRequestError(cause));
       },
     }) as unknown as FastifyInstance;
     this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
@@ -184,22 +191,10 @@ export class ProxyServer {
     const runtime = this.runtime;
     const raw = request.raw;
     const parsed = parseEtcdRequest(raw.method ?? '', raw.url ?? '', raw.headers.upgrade !== undefined);
-    const unparsed = parsed.ok ? undefined : loggableTarget(raw.url ?? '');
-    const access: AccessRecord = {
-      method: raw.method ?? '',
-      target: parsed.ok ? (parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path) : (unparsed?.target ?? ''),
-      query: parsed.ok ? parsed.request.query : (unparsed?.query ?? ''),
-      remote: raw.socket.remoteAddress ?? '',
-      user: undefined,
-      status: 0,
-      bytes: 0,
-      decision: 'allowed',
-      watch: parsed.ok && parsed.request.kind === 'keys' && parsed.request.watch,
-      reason: undefined,
-    };
+    const logged = parsed.ok ? { target: parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path, query: parsed.request.query } : loggableTarget(raw.url ?? '');
+    const access = this.startRecord(raw, reply.raw, logged.target, logged.query, parsed.ok && parsed.request.kind === 'keys' && parsed.request.watch);
     request.access = access;
     request.runtime = runtime;
-    this.recordWhenDone(reply.raw, access);
 
     if (this.connectionCap.refuses(raw.socket)) {
       access.decision = 'denied-limit';
@@ -276,6 +271,24 @@ export class ProxyServer {
     reply.hijack();
     const body = request.body instanceof Readable ? request.body : null;
     await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body });
+  }
+
+  /** The request's access record, logged and counted once its response closes. */
+  private startRecord(incoming: IncomingMessage, client: ServerResponse, target: string, query: string, watch: boolean): AccessRecord {
+    const access: AccessRecord = {
+      method: incoming.method ?? '',
+      target,
+      query,
+      remote: incoming.socket.remoteAddress ?? '',
+      user: undefined,
+      status: 0,
+      bytes: 0,
+      decision: 'allowed',
+      watch,
+      reason: undefined,
+    };
+    this.recordWhenDone(client, access);
+    return access;
   }
 
   private recordWhenDone(client: ServerResponse, access: AccessRecord): void {

@@ -88,6 +88,14 @@ describe('writes under /v2/keys', () => {
     expect(output).not.toMatch(/authorization/i);
   });
 
+  it('logs one access line even for a request the router rejects before any decision', async () => {
+    const response = await rawRequest(proxy.url, '/v2/keys/undecodable/%%32%65?value=hidden-value', { method: 'PUT' });
+    expect(response.status).toBe(400);
+    const line = await proxy.waitForLog((l) => l.msg === 'request' && String(l.key).startsWith('/v2/keys/undecodable/'));
+    expect(line).toMatchObject({ method: 'PUT', status: 400, decision: 'bad-request', reason: 'the request target is not a valid URL' });
+    expect(proxy.output()).not.toContain('hidden-value');
+  });
+
   it('redacts values passed in the query string from the access log', async () => {
     await rawRequest(proxy.url, '/v2/keys/eventlogging/q?value=hunter2', { method: 'PUT' });
     expect(proxy.output()).not.toContain('hunter2');
