@@ -1,36 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import type { RunningMirror } from '../../mirror/main.js';
-import { listing, mirrorOptions, runMirror, v2, waitConverged, waitFor } from './mirror-helpers.js';
+import { listing, mirrorOptions, runMirror, v2, waitConverged, waitFor, useSourceAndReplica } from './mirror-helpers.js';
 
 describe('mirror replicates every v2 action', () => {
-  let source: EtcdProcess;
-  let replica: EtcdProcess;
+  const clusters = useSourceAndReplica();
   let mirror: RunningMirror;
-  const converged = () => waitConverged(source.clientUrl, '/conftool', replica.clientUrl, '/replica/conftool');
+  const converged = () => waitConverged(clusters.source.clientUrl, '/conftool', clusters.replica.clientUrl, '/replica/conftool');
 
   beforeAll(async () => {
-    [source, replica] = await Promise.all([startEtcd('src'), startEtcd('dst')]);
-    await v2(source.clientUrl, 'PUT', '/conftool/existing', { value: 'before-start' });
-    mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl));
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/existing', { value: 'before-start' });
+    mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl));
   });
   afterAll(async () => {
     await mirror?.stop();
-    await Promise.all([source?.stop(), replica?.stop()]);
   });
 
   it('copies the prefix on --reload and records the source index', async () => {
     const copied = await converged();
     expect(copied['/existing']).toBe('before-start');
-    await waitFor(async () => (await v2(replica.clientUrl, 'GET', '/__replication/replica')).status === 200);
-    const index = await v2(replica.clientUrl, 'GET', '/__replication/replica');
+    await waitFor(async () => (await v2(clusters.replica.clientUrl, 'GET', '/__replication/replica')).status === 200);
+    const index = await v2(clusters.replica.clientUrl, 'GET', '/__replication/replica');
     expect(Number((index.body.node as { value: string }).value)).toBeGreaterThan(0);
   });
 
   it('replicates set, create and in-order POST keys under their generated names', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/a', { value: '1' });
-    await v2(source.clientUrl, 'PUT', '/conftool/b', { value: 'x', prevExist: 'false' });
-    const posted = await v2(source.clientUrl, 'POST', '/conftool/queue', { value: 'job' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/a', { value: '1' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/b', { value: 'x', prevExist: 'false' });
+    const posted = await v2(clusters.source.clientUrl, 'POST', '/conftool/queue', { value: 'job' });
     const result = await converged();
     const generated = (posted.body.node as { key: string }).key.slice('/conftool'.length);
     expect(result[generated]).toBe('job');
@@ -38,54 +34,54 @@ describe('mirror replicates every v2 action', () => {
   });
 
   it('replicates update (prevExist=true), which etcdmirror skipped', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/a', { value: '2', prevExist: 'true' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/a', { value: '2', prevExist: 'true' });
     expect((await converged())['/a']).toBe('2');
   });
 
   it('replicates compareAndSwap by prevValue and by prevIndex', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/a', { value: '3', prevValue: '2' });
-    const current = await v2(source.clientUrl, 'GET', '/conftool/a');
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/a', { value: '3', prevValue: '2' });
+    const current = await v2(clusters.source.clientUrl, 'GET', '/conftool/a');
     const index = String((current.body.node as { modifiedIndex: number }).modifiedIndex);
-    await v2(source.clientUrl, 'PUT', '/conftool/a', { value: '4', prevIndex: index });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/a', { value: '4', prevIndex: index });
     expect((await converged())['/a']).toBe('4');
   });
 
   it('replicates compareAndDelete, which etcdmirror skipped', async () => {
-    await v2(source.clientUrl, 'DELETE', '/conftool/b', { prevValue: 'x' });
+    await v2(clusters.source.clientUrl, 'DELETE', '/conftool/b', { prevValue: 'x' });
     expect((await converged())['/b']).toBeUndefined();
   });
 
   it('replicates directories, deletes of keys and recursive deletes of directories', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/emptydir', { dir: 'true' });
-    await v2(source.clientUrl, 'PUT', '/conftool/tree/x/y', { value: 'deep' });
-    await v2(source.clientUrl, 'PUT', '/conftool/tree/z', { value: 'z' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/emptydir', { dir: 'true' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/tree/x/y', { value: 'deep' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/tree/z', { value: 'z' });
     let result = await converged();
     expect(result['/emptydir']).toBe('<dir>');
     expect(result['/tree/x/y']).toBe('deep');
-    await v2(source.clientUrl, 'DELETE', '/conftool/a');
-    await v2(source.clientUrl, 'DELETE', '/conftool/tree', { recursive: 'true' });
-    await v2(source.clientUrl, 'DELETE', '/conftool/emptydir', { dir: 'true' });
+    await v2(clusters.source.clientUrl, 'DELETE', '/conftool/a');
+    await v2(clusters.source.clientUrl, 'DELETE', '/conftool/tree', { recursive: 'true' });
+    await v2(clusters.source.clientUrl, 'DELETE', '/conftool/emptydir', { dir: 'true' });
     result = await converged();
     expect(result['/tree/z']).toBeUndefined();
     expect(result['/emptydir']).toBeUndefined();
   });
 
   it('writes TTL keys without a TTL and deletes them on the source expire event', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/ephemeral', { value: 'e', ttl: '2' });
-    await v2(source.clientUrl, 'PUT', '/conftool/ttldir', { dir: 'true', ttl: '2' });
-    await waitFor(async () => (await listing(replica.clientUrl, '/replica/conftool'))['/ephemeral'] === 'e');
-    const replicated = await v2(replica.clientUrl, 'GET', '/replica/conftool/ephemeral');
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/ephemeral', { value: 'e', ttl: '2' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/ttldir', { dir: 'true', ttl: '2' });
+    await waitFor(async () => (await listing(clusters.replica.clientUrl, '/replica/conftool'))['/ephemeral'] === 'e');
+    const replicated = await v2(clusters.replica.clientUrl, 'GET', '/replica/conftool/ephemeral');
     expect((replicated.body.node as { ttl?: number }).ttl).toBeUndefined();
     // etcd expires keys on a 500 ms tick; the source's expire events remove the copies.
-    await waitFor(async () => (await listing(replica.clientUrl, '/replica/conftool'))['/ephemeral'] === undefined, 10_000);
+    await waitFor(async () => (await listing(clusters.replica.clientUrl, '/replica/conftool'))['/ephemeral'] === undefined, 10_000);
     const result = await converged();
     expect(result['/ttldir']).toBeUndefined();
   });
 
   it('does not replicate hidden keys', async () => {
-    await v2(source.clientUrl, 'PUT', '/conftool/_hidden', { value: 'h' });
-    await v2(source.clientUrl, 'PUT', '/conftool/visible', { value: 'v' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/_hidden', { value: 'h' });
+    await v2(clusters.source.clientUrl, 'PUT', '/conftool/visible', { value: 'v' });
     await converged();
-    expect((await v2(replica.clientUrl, 'GET', '/replica/conftool/_hidden')).status).toBe(404);
+    expect((await v2(clusters.replica.clientUrl, 'GET', '/replica/conftool/_hidden')).status).toBe(404);
   });
 });

@@ -1,9 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { capturedLogger, mirrorOptions, runMirror, v2, waitConverged, waitFor } from './mirror-helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { capturedLogger, mirrorOptions, runMirror, v2, waitConverged, waitFor, useSourceAndReplica } from './mirror-helpers.js';
 
 /** Writes keys one after another, shrugging off errors while a cluster is down. */
 function backgroundWriter(base: string, prefix: string, keys: number) {
@@ -30,29 +29,22 @@ function backgroundWriter(base: string, prefix: string, keys: number) {
 }
 
 describe('mirror survives faults', () => {
-  let source: EtcdProcess;
-  let replica: EtcdProcess;
+  const clusters = useSourceAndReplica();
 
-  beforeAll(async () => {
-    [source, replica] = await Promise.all([startEtcd('src'), startEtcd('dst')]);
-  });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), replica?.stop()]);
-  });
 
   it('keeps its place while the source is stopped and restarted mid-stream', async () => {
     const { logger, lines } = capturedLogger();
-    const mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/sf', dstPrefix: '/sfr' }), logger);
-    const writer = backgroundWriter(source.clientUrl, '/sf', 30);
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/sf', dstPrefix: '/sfr' }), logger);
+    const writer = backgroundWriter(clusters.source.clientUrl, '/sf', 30);
     try {
       await waitFor(async () => writer.written() > 50);
-      await source.pause();
+      await clusters.source.pause();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      await source.resume();
+      await clusters.source.resume();
       const before = writer.written();
       await waitFor(async () => writer.written() > before + 50);
       await writer.stop();
-      await waitConverged(source.clientUrl, '/sf', replica.clientUrl, '/sfr/sf', 20_000);
+      await waitConverged(clusters.source.clientUrl, '/sf', clusters.replica.clientUrl, '/sfr/sf', 20_000);
       expect(lines.filter((line) => line.level === 50)).toEqual([]);
       expect(await (await fetch(`http://127.0.0.1:${mirror.statusPort}/lag`)).text()).toMatch(/^\d+$/);
     } finally {
@@ -63,16 +55,16 @@ describe('mirror survives faults', () => {
 
   it('retries with backoff while the destination is stopped and restarted', async () => {
     const { logger, lines } = capturedLogger();
-    const mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/df', dstPrefix: '/dfr' }), logger);
-    const writer = backgroundWriter(source.clientUrl, '/df', 30);
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/df', dstPrefix: '/dfr' }), logger);
+    const writer = backgroundWriter(clusters.source.clientUrl, '/df', 30);
     try {
       await waitFor(async () => writer.written() > 50);
-      await replica.pause();
+      await clusters.replica.pause();
       const before = writer.written();
       await waitFor(async () => writer.written() > before + 50);
-      await replica.resume();
+      await clusters.replica.resume();
       await writer.stop();
-      await waitConverged(source.clientUrl, '/df', replica.clientUrl, '/dfr/df', 20_000);
+      await waitConverged(clusters.source.clientUrl, '/df', clusters.replica.clientUrl, '/dfr/df', 20_000);
       expect(lines.some((line) => typeof line.msg === 'string' && line.msg.includes('failed, retrying'))).toBe(true);
     } finally {
       await writer.stop();
@@ -82,8 +74,7 @@ describe('mirror survives faults', () => {
 });
 
 describe('mirror after SIGKILL', () => {
-  let source: EtcdProcess;
-  let replica: EtcdProcess;
+  const clusters = useSourceAndReplica();
   const cli = new URL('../../dist/bin/etcd-warden.js', import.meta.url).pathname;
 
   beforeAll(async () => {
@@ -91,27 +82,23 @@ describe('mirror after SIGKILL', () => {
     // files outside the mirror are mid-edit, so a failing exit code is ignored.
     await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: new URL('../..', import.meta.url).pathname }).catch(() => undefined);
     if (!existsSync(cli)) throw new Error(`${cli} was not built`);
-    [source, replica] = await Promise.all([startEtcd('src'), startEtcd('dst')]);
   }, 120_000);
-  afterAll(async () => {
-    await Promise.all([source?.stop(), replica?.stop()]);
-  });
 
   function spawnMirror(extra: string[]): ChildProcess {
     return spawn(process.execPath, [cli, 'mirror', '--src-prefix', '/kill', '--dst-prefix', '/killr', '--port', '0', '--status-host', '127.0.0.1', ...extra], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: source.clientUrl, ETCD_WARDEN_MIRROR_DST: replica.clientUrl },
+      env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: clusters.source.clientUrl, ETCD_WARDEN_MIRROR_DST: clusters.replica.clientUrl },
     });
   }
 
   it('converges after a SIGKILL mid-burst and a restart without --reload, with no strict stop', async () => {
     const first = spawnMirror(['--reload']);
-    await waitFor(async () => (await v2(replica.clientUrl, 'GET', '/__replication/killr')).status === 200, 15_000, 'the first index record');
+    await waitFor(async () => (await v2(clusters.replica.clientUrl, 'GET', '/__replication/killr')).status === 200, 15_000, 'the first index record');
     // Repeated writes to the same 50 keys: a replay after the kill meets keys
     // that later events already changed, which the pipeline must make safe.
     const burst = (async () => {
       for (let i = 0; i < 3_000; i += 25) {
-        await Promise.all(Array.from({ length: 25 }, (_, j) => v2(source.clientUrl, 'PUT', `/kill/k${(i + j) % 50}`, { value: String(i + j) })));
+        await Promise.all(Array.from({ length: 25 }, (_, j) => v2(clusters.source.clientUrl, 'PUT', `/kill/k${(i + j) % 50}`, { value: String(i + j) })));
       }
     })();
     await new Promise((resolve) => setTimeout(resolve, 700));
@@ -122,7 +109,7 @@ describe('mirror after SIGKILL', () => {
     let stderr = '';
     second.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
-      await waitConverged(source.clientUrl, '/kill', replica.clientUrl, '/killr/kill', 30_000);
+      await waitConverged(clusters.source.clientUrl, '/kill', clusters.replica.clientUrl, '/killr/kill', 30_000);
       expect(second.exitCode).toBeNull();
       expect(stderr).toBe('');
     } finally {

@@ -2,6 +2,8 @@
 // source, flattened listings to compare clusters, and an in-process mirror.
 import { pino, type Logger } from 'pino';
 import { Writable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
+import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import { startMirror, type RunningMirror } from '../../mirror/main.js';
 import type { MirrorOptions } from '../../mirror/options.js';
 
@@ -104,4 +106,33 @@ export function mirrorOptions(src: string, dst: string, overrides: Partial<Mirro
 
 export async function runMirror(options: MirrorOptions, log: Logger = capturedLogger().logger): Promise<RunningMirror> {
   return startMirror(options, log);
+}
+
+export interface SourceAndReplica {
+  readonly source: EtcdProcess;
+  readonly replica: EtcdProcess;
+}
+
+/** A source and a replica etcd for the enclosing describe block, stopped after it. */
+export function useSourceAndReplica(): SourceAndReplica {
+  let started: EtcdProcess[] = [];
+  beforeAll(async () => {
+    started = await Promise.all([startEtcd('src'), startEtcd('dst')]);
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((etcd) => etcd.stop()));
+  });
+  const cluster = (index: number): EtcdProcess => {
+    const etcd = started[index];
+    if (etcd === undefined) throw new Error('the source and replica are only there inside their describe block');
+    return etcd;
+  };
+  return {
+    get source() {
+      return cluster(0);
+    },
+    get replica() {
+      return cluster(1);
+    },
+  };
 }

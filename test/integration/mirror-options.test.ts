@@ -1,29 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { capturedLogger, listing, mirrorOptions, runMirror, v2, waitConverged, waitFor } from './mirror-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { capturedLogger, listing, mirrorOptions, runMirror, v2, waitConverged, waitFor, useSourceAndReplica } from './mirror-helpers.js';
 
 describe('mirror options, strictness and status', () => {
-  let source: EtcdProcess;
-  let replica: EtcdProcess;
+  const clusters = useSourceAndReplica();
 
-  beforeAll(async () => {
-    [source, replica] = await Promise.all([startEtcd('src'), startEtcd('dst')]);
-  });
-  afterAll(async () => {
-    await Promise.all([source?.stop(), replica?.stop()]);
-  });
 
   it('--strip with --dst-prefix rewrites the prefix by path segments', async () => {
-    await v2(source.clientUrl, 'PUT', '/strip/a', { value: '1' });
-    await v2(source.clientUrl, 'PUT', '/stripped/not-mine', { value: 'x' });
-    const mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/strip', dstPrefix: '/dc2/conf', strip: true }));
+    await v2(clusters.source.clientUrl, 'PUT', '/strip/a', { value: '1' });
+    await v2(clusters.source.clientUrl, 'PUT', '/stripped/not-mine', { value: 'x' });
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/strip', dstPrefix: '/dc2/conf', strip: true }));
     try {
-      await v2(source.clientUrl, 'PUT', '/strip/b/strip/c', { value: '2' });
-      const result = await waitConverged(source.clientUrl, '/strip', replica.clientUrl, '/dc2/conf');
+      await v2(clusters.source.clientUrl, 'PUT', '/strip/b/strip/c', { value: '2' });
+      const result = await waitConverged(clusters.source.clientUrl, '/strip', clusters.replica.clientUrl, '/dc2/conf');
       expect(result['/b/strip/c']).toBe('2');
-      expect((await v2(replica.clientUrl, 'GET', '/dc2/conf/b/strip/c')).status).toBe(200);
-      expect((await v2(replica.clientUrl, 'GET', '/dc2/confped/not-mine')).status).toBe(404);
-      expect((await v2(replica.clientUrl, 'GET', '/__replication/dc2/conf')).status).toBe(200);
+      expect((await v2(clusters.replica.clientUrl, 'GET', '/dc2/conf/b/strip/c')).status).toBe(200);
+      expect((await v2(clusters.replica.clientUrl, 'GET', '/dc2/confped/not-mine')).status).toBe(404);
+      expect((await v2(clusters.replica.clientUrl, 'GET', '/__replication/dc2/conf')).status).toBe(200);
     } finally {
       await mirror.stop();
     }
@@ -31,18 +23,18 @@ describe('mirror options, strictness and status', () => {
 
   it('--src-ignore-keys-regex skips matching keys and still advances the index', async () => {
     const mirror = await runMirror(
-      mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/ign', dstPrefix: '/ignr', srcIgnoreKeysRegex: /^\/ign\/tmp(\/|$)/ }),
+      mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/ign', dstPrefix: '/ignr', srcIgnoreKeysRegex: /^\/ign\/tmp(\/|$)/ }),
     );
     try {
-      await v2(source.clientUrl, 'PUT', '/ign/keep', { value: 'k' });
-      await v2(source.clientUrl, 'PUT', '/ign/tmp/x', { value: 'skip me' });
-      const last = await v2(source.clientUrl, 'PUT', '/ign/tmp/y', { value: 'skip me too' });
+      await v2(clusters.source.clientUrl, 'PUT', '/ign/keep', { value: 'k' });
+      await v2(clusters.source.clientUrl, 'PUT', '/ign/tmp/x', { value: 'skip me' });
+      const last = await v2(clusters.source.clientUrl, 'PUT', '/ign/tmp/y', { value: 'skip me too' });
       const lastIndex = (last.body.node as { modifiedIndex: number }).modifiedIndex;
       await waitFor(async () => {
-        const recorded = await v2(replica.clientUrl, 'GET', '/__replication/ignr');
+        const recorded = await v2(clusters.replica.clientUrl, 'GET', '/__replication/ignr');
         return Number((recorded.body.node as { value: string }).value) >= lastIndex;
       });
-      expect(await listing(replica.clientUrl, '/ignr/ign')).toEqual({ '/keep': 'k' });
+      expect(await listing(clusters.replica.clientUrl, '/ignr/ign')).toEqual({ '/keep': 'k' });
     } finally {
       await mirror.stop();
     }
@@ -50,11 +42,11 @@ describe('mirror options, strictness and status', () => {
 
   it('stops with an error naming the key, both values and the index when the replica was edited by hand', async () => {
     const { logger, lines } = capturedLogger();
-    const mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/strict', dstPrefix: '/st' }), logger);
-    await v2(source.clientUrl, 'PUT', '/strict/k', { value: 'one' });
-    await waitConverged(source.clientUrl, '/strict', replica.clientUrl, '/st/strict');
-    await v2(replica.clientUrl, 'PUT', '/st/strict/k', { value: 'hand-edited' });
-    const change = await v2(source.clientUrl, 'PUT', '/strict/k', { value: 'two' });
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/strict', dstPrefix: '/st' }), logger);
+    await v2(clusters.source.clientUrl, 'PUT', '/strict/k', { value: 'one' });
+    await waitConverged(clusters.source.clientUrl, '/strict', clusters.replica.clientUrl, '/st/strict');
+    await v2(clusters.replica.clientUrl, 'PUT', '/st/strict/k', { value: 'hand-edited' });
+    const change = await v2(clusters.source.clientUrl, 'PUT', '/strict/k', { value: 'two' });
     const index = (change.body.node as { modifiedIndex: number }).modifiedIndex;
     const exit = await mirror.done;
     const metrics = await (await fetch(`http://127.0.0.1:${mirror.statusPort}/metrics`)).text();
@@ -68,15 +60,15 @@ describe('mirror options, strictness and status', () => {
     expect(metrics).toMatch(/etcd_warden_mirror_strict_failures_total 1/);
     expect(metrics).toMatch(/etcd_warden_mirror_state\{state="stopped"\} 1/);
     // The replica is left as it was: the mirror does not overwrite a divergence.
-    expect((await listing(replica.clientUrl, '/st/strict'))['/k']).toBe('hand-edited');
+    expect((await listing(clusters.replica.clientUrl, '/st/strict'))['/k']).toBe('hand-edited');
   });
 
   it('serves /lag and /metrics with etcdmirror\'s names and ours', async () => {
-    const mirror = await runMirror(mirrorOptions(source.clientUrl, replica.clientUrl, { srcPrefix: '/stat', dstPrefix: '/statr' }));
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/stat', dstPrefix: '/statr' }));
     try {
-      await waitFor(async () => (await v2(replica.clientUrl, 'GET', '/__replication/statr')).status === 200);
-      await v2(source.clientUrl, 'PUT', '/stat/a', { value: '1' });
-      await waitConverged(source.clientUrl, '/stat', replica.clientUrl, '/statr/stat');
+      await waitFor(async () => (await v2(clusters.replica.clientUrl, 'GET', '/__replication/statr')).status === 200);
+      await v2(clusters.source.clientUrl, 'PUT', '/stat/a', { value: '1' });
+      await waitConverged(clusters.source.clientUrl, '/stat', clusters.replica.clientUrl, '/statr/stat');
       await waitFor(async () => (await (await fetch(`http://127.0.0.1:${mirror.statusPort}/lag`)).text()) === '0');
       const metrics = await (await fetch(`http://127.0.0.1:${mirror.statusPort}/metrics`)).text();
       for (const name of [
