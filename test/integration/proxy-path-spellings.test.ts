@@ -2,30 +2,14 @@
 // it (measured here, on the real etcd) and what the proxy lets through. The
 // property: a user limited to /public never changes a key outside /public,
 // however the path is spelled.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { etcdKeys, form, rawRequest } from '../fixtures/http.js';
-import { basicAuth, htpasswdLine, startProxy, type ProxyProcess } from '../fixtures/proxy.js';
+import { publisherAuthorization, usePublisherProxy } from '../fixtures/publisher-proxy.js';
 import { seededRandom } from './proxy-fuzz-generator.js';
 
-let etcd: EtcdProcess;
-let proxy: ProxyProcess;
-const publisher = basicAuth('publisher', 'pub-secret');
+const warden = usePublisherProxy('warden-test');
+const publisher = publisherAuthorization;
 let counter = 0;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  proxy = await startProxy({
-    upstream: etcd.clientUrl,
-    htpasswd: [htpasswdLine('root', 'root-secret', 'sha1'), htpasswdLine('publisher', 'pub-secret', 'sha1')],
-    config: { acls: { '/': ['root'], '/public': ['root', 'publisher'] } },
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await etcd?.stop();
-});
 
 interface Outcome {
   readonly status: number;
@@ -47,8 +31,8 @@ async function attempt(baseUrl: string, target: string, authorization?: string):
   } catch {
     status = 0; // the server refused to parse the request at all
   }
-  const changed = [...(await etcdKeys(etcd.clientUrl))].filter(([, value]) => value === marker).map(([key]) => key);
-  for (const key of changed) await rawRequest(etcd.clientUrl, `/v2/keys${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'DELETE' });
+  const changed = [...(await etcdKeys(warden.etcd.clientUrl))].filter(([, value]) => value === marker).map(([key]) => key);
+  for (const key of changed) await rawRequest(warden.etcd.clientUrl, `/v2/keys${key.split('/').map(encodeURIComponent).join('/')}`, { method: 'DELETE' });
   return { status, changed };
 }
 
@@ -103,8 +87,8 @@ const spellings: readonly string[] = [
 
 describe('path spellings: what etcd acts on versus what the proxy allows', () => {
   it.each(spellings)('%s', async (target) => {
-    const direct = await attempt(etcd.clientUrl, target);
-    const proxied = await attempt(proxy.url, target, publisher);
+    const direct = await attempt(warden.etcd.clientUrl, target);
+    const proxied = await attempt(warden.proxy.url, target, publisher);
     // Never a key outside the user's prefix, whatever etcd makes of the spelling.
     expect(proxied.changed.filter((key) => !insidePublic(key))).toEqual([]);
     // Where etcd alone would write inside /public, the proxy does the same write.
@@ -126,7 +110,7 @@ describe('generated spellings (seed 20261123)', () => {
   });
   it('never lets the publisher change a key outside /public', async () => {
     for (const target of targets) {
-      const proxied = await attempt(proxy.url, target, publisher);
+      const proxied = await attempt(warden.proxy.url, target, publisher);
       expect(proxied.changed.filter((key) => !insidePublic(key)), target).toEqual([]);
     }
   });
