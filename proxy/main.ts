@@ -1,7 +1,7 @@
 // The proxy process: load the config, serve, reload on SIGHUP (a bad file is
 // refused and the old config stays in force), drain and exit on SIGTERM.
 import pino from 'pino';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { startBundledMirror } from '../mirror/bundled.js';
 import { parseMirrorArgs, type MirrorOptions } from '../mirror/options.js';
 import type { MirrorSection } from '../config/schema.js';
@@ -12,16 +12,9 @@ import { startMetricsServer } from './metrics-server.js';
 import { ProxyServer } from './server.js';
 
 export async function proxyCommand(argv: string[]): Promise<number> {
-  const configFile = configFlag(argv);
-  if (configFile === undefined) {
-    process.stderr.write('usage: etcd-warden proxy --config FILE\n');
-    return 2;
-  }
-  const loaded = await loadConfig(configFile);
-  if (!loaded.ok) {
-    process.stderr.write(`etcd-warden: refusing to start, the config has errors:\n${loaded.errors.map((e) => `  ${e}\n`).join('')}`);
-    return 1;
-  }
+  const loaded = await configFromArgs(argv, 'proxy', 'refusing to start, the config has errors');
+  if (typeof loaded === 'number') return loaded;
+  const { configFile } = loaded;
   const config = loaded.value.config;
   // Asynchronous: one access line per request written synchronously cost a
   // write(2) on every request; flushed before exit below.
@@ -86,16 +79,9 @@ export async function proxyCommand(argv: string[]): Promise<number> {
 }
 
 export async function checkConfigCommand(argv: string[]): Promise<number> {
-  const configFile = configFlag(argv);
-  if (configFile === undefined) {
-    process.stderr.write('usage: etcd-warden check-config --config FILE\n');
-    return 2;
-  }
-  const loaded = await loadConfig(configFile);
-  if (!loaded.ok) {
-    process.stderr.write(`${configFile}: the configuration has errors:\n${loaded.errors.map((e) => `  ${e}\n`).join('')}`);
-    return 1;
-  }
+  const loaded = await configFromArgs(argv, 'check-config', 'the configuration has errors');
+  if (typeof loaded === 'number') return loaded;
+  const { configFile } = loaded;
   for (const warning of loaded.value.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`${configFile}: the configuration is valid (${loaded.value.users.size} users, ${Object.keys(loaded.value.config.acls).length} ACL rules)\n`);
   return 0;
@@ -114,6 +100,21 @@ function bundledMirrorOptions(section: MirrorSection, upstream: string, logLevel
     ...(section.srcIgnoreKeysRegex === undefined ? [] : ['--src-ignore-keys-regex', section.srcIgnoreKeysRegex]),
   ];
   return parseMirrorArgs(argv, { ETCD_WARDEN_MIRROR_SRC: section.src, ETCD_WARDEN_MIRROR_DST: upstream });
+}
+
+/** `--config FILE` loaded and checked, or the exit code after printing why not (2 usage, 1 errors). */
+async function configFromArgs(argv: string[], command: string, headline: string): Promise<{ configFile: string; value: LoadedConfig } | number> {
+  const configFile = configFlag(argv);
+  if (configFile === undefined) {
+    process.stderr.write(`usage: etcd-warden ${command} --config FILE\n`);
+    return 2;
+  }
+  const loaded = await loadConfig(configFile);
+  if (!loaded.ok) {
+    process.stderr.write(`${configFile}: ${headline}:\n${loaded.errors.map((e) => `  ${e}\n`).join('')}`);
+    return 1;
+  }
+  return { configFile, value: loaded.value };
 }
 
 function configFlag(argv: string[]): string | undefined {
