@@ -20,8 +20,14 @@ export interface MirrorMetrics {
   markSourceContact(): void;
 }
 
-export function createMirrorMetrics(lag: () => number): MirrorMetrics {
+/**
+ * `api` labels every series of a v3 mirror ("v3") or a v2 → v3 migration
+ * ("v2-to-v3"); the v2 mirror's series stay exactly as etcdmirror's.
+ */
+export function createMirrorMetrics(lag: () => number, api?: 'v3' | 'v2-to-v3'): MirrorMetrics {
   const registry = new Registry();
+  // issue 12 touch point: the one change the v3 mirror needs here.
+  if (api !== undefined) registry.setDefaultLabels({ api });
   let lastContact = Date.now();
   const state = new Gauge({ name: 'etcd_warden_mirror_state', help: 'Current mirror state (1 for the current one)', labelNames: ['state'], registers: [registry] });
   const metrics: MirrorMetrics = {
