@@ -46,6 +46,7 @@ export class Replicator {
   private queuedBytes = 0;
   private failure: unknown;
   private flushRecordOnly = false;
+  private recordOnlySince: number | undefined;
   private wakeCommitter: (() => void) | undefined;
   private waiters: Array<() => void> = [];
   readonly done: Promise<void>;
@@ -73,6 +74,7 @@ export class Replicator {
     while (this.queue.length >= maxQueuedRevisions || this.queuedBytes >= maxQueuedBytes) {
       await this.nextChange();
       this.throwIfFailed();
+      if (this.options.stopping.aborted) throw new MirrorStoppedError();
     }
   }
 
@@ -90,6 +92,7 @@ export class Replicator {
     this.wakeCommitter?.();
     while (this.queue.length > 0) {
       this.throwIfFailed();
+      if (this.options.stopping.aborted) throw new MirrorStoppedError();
       await this.nextChange();
     }
     this.flushRecordOnly = false;
@@ -113,12 +116,17 @@ export class Replicator {
           continue;
         }
         const writes = batch.kind === 'checked' ? batch.change.writes.length : batch.changes.reduce((sum, change) => sum + change.writes.length, 0);
-        if (writes === 0 && !this.flushRecordOnly && this.queue.length === (batch.kind === 'inline' ? batch.changes.length : 1)) {
-          // Only the record would move: wait for real writes to ride along, or for the delay.
-          await this.sleep(recordOnlyDelayMs);
-          if (!this.flushRecordOnly && this.queue.length === (batch.kind === 'inline' ? batch.changes.length : 1) && !stopping.aborted) await this.commit(batch);
-          continue;
+        const carried = batch.kind === 'checked' ? 1 : batch.changes.length;
+        if (writes === 0 && carried === this.queue.length && !this.flushRecordOnly) {
+          // Only the record would move: wait a little for real writes to ride along.
+          this.recordOnlySince ??= Date.now();
+          const wait = this.recordOnlySince + recordOnlyDelayMs - Date.now();
+          if (wait > 0) {
+            await this.sleep(wait);
+            continue;
+          }
         }
+        this.recordOnlySince = undefined;
         await this.commit(batch);
       }
     } catch (error) {
