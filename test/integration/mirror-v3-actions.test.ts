@@ -1,3 +1,4 @@
+import { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { EtcdV3Client } from '../../mirror/etcd/v3/client.js';
 import type { MirrorOptions } from '../../mirror/options.js';
@@ -182,6 +183,30 @@ describe('v3 mirror: every v3 operation', () => {
       await mirror.stop();
       src.close();
       dst.close();
+    }
+  });
+});
+
+describe('v3 mirror against a source with etcd auth enabled', () => {
+  const clusters = useSourceAndReplica();
+  const clients = useV3Clients(clusters);
+
+  it('authenticates with the user:password of the source URL, as the v2 mirror does', async () => {
+    await clients.source.role('root').create();
+    await clients.source.user('root').create('s3cret');
+    await clients.source.user('root').addRole('root');
+    await clients.source.auth.authEnable({});
+    const authenticated = new Etcd3({ hosts: clusters.source.clientUrl, auth: { username: 'root', password: 's3cret' } });
+    const source = new URL(clusters.source.clientUrl);
+    source.username = 'root';
+    source.password = 's3cret';
+    const mirror = await startMirrorV3(mirrorOptions(source.toString(), clusters.replica.clientUrl, { srcPrefix: '/auth', dstPrefix: '/ra' }), capturedLogger().logger);
+    try {
+      await authenticated.put('/auth/a').value('1');
+      await waitFor(async () => (await clients.replica.get('/ra/auth/a').string()) === '1', 15_000, 'the key from the authenticated source');
+    } finally {
+      await mirror.stop();
+      authenticated.close();
     }
   });
 });
