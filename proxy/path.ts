@@ -37,6 +37,7 @@ export function decodePath(rawPath: string): PathDecoding {
   } catch {
     return { ok: false, reason: 'the decoded path is not valid UTF-8' };
   }
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(decoded)) {
     return { ok: false, reason: 'the decoded path holds a control character' };
   }
