@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // etcd-warden: one binary, several commands.
-import { passwdCommand } from '../proxy/auth/passwd-command.js';
-import { checkConfigCommand, proxyCommand } from '../proxy/main.js';
-import { mirrorCommand } from '../mirror/cli.js';
-import { clientsCommand } from '../proxy/ops/clients.js';
-import { healthCommand } from '../proxy/ops/health.js';
-import { mirrorStatusCommand } from '../mirror/ops/mirror-status.js';
-import { mirrorVerifyCommand } from '../mirror/ops/verify-command.js';
-import { switchoverCommand } from '../mirror/ops/switchover-command.js';
-import { demoCommand } from './demo.js';
+import { passwdCommand } from './commands/passwd.js';
+import { checkConfigCommand, proxyCommand } from './commands/proxy.js';
+import { mirrorCommand } from './commands/mirror.js';
+import { clientsCommand } from './commands/clients.js';
+import { healthCommand } from './commands/health.js';
+import { mirrorStatusCommand } from './commands/mirror-status.js';
+import { mirrorVerifyCommand } from './commands/mirror-verify.js';
+import { switchoverCommand } from './commands/switchover.js';
+import { demoCommand } from './commands/demo.js';
 
 const usage = `usage: etcd-warden <command> [options]
 

@@ -1,6 +1,6 @@
 // `etcd-warden clients --metrics URL [--json]`: who is still using this etcd
 // member through the proxy, read from the proxy's /clients endpoint.
-import type { ClientsReport } from '../clients.js';
+import type { ClientsReport } from '../../proxy/clients.js';
 
 const usage = 'usage: etcd-warden clients --metrics http://127.0.0.1:9181 [--json]\n';
 

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { hashPasswordBcrypt } from '../proxy/auth/password-hash.js';
+import { hashPasswordBcrypt } from '../../proxy/auth/password-hash.js';
 
-const cli = fileURLToPath(new URL('./etcd-warden.js', import.meta.url));
+const cli = fileURLToPath(new URL('../etcd-warden.js', import.meta.url));
 
 class DemoInterrupted extends Error {
   readonly code = 'ETCD_WARDEN_DEMO_INTERRUPTED';

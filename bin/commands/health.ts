@@ -2,8 +2,8 @@
 // one command with nagios-style exit codes: 0 healthy, 1 degraded, 2 down,
 // 3 the command itself was wrong (usage, unreadable --ca).
 import { readFile } from 'node:fs/promises';
-import { integerFlag, parseFlags, urlListFlag } from '../../mirror/ops/flags.js';
-import { createProber } from '../../mirror/ops/probe-http.js';
+import { integerFlag, parseFlags, urlListFlag } from './flags.js';
+import { createProber } from './probe.js';
 import { assessHealth, exitCodes, type HealthVerdict } from './health-assess.js';
 import type { ClusterFacts, HealthExpectations } from './health-facts.js';
 import { probeCluster } from './health-probe.js';

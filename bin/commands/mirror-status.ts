@@ -3,7 +3,7 @@
 // (resyncing, stopped, lagging, no source contact), 2 unreachable, 3 usage.
 import { mirrorProblems, readMirrorStatus, type MirrorStatus } from './mirror-status-read.js';
 import { integerFlag, parseFlags, urlListFlag } from './flags.js';
-import { createProber } from './probe-http.js';
+import { createProber } from './probe.js';
 
 export const mirrorStatusUsage = 'usage: etcd-warden mirror-status URL [--json] [--max-lag 100]   (URL: the mirror\'s status port, e.g. http://127.0.0.1:8000)';
 

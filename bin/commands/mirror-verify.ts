@@ -4,11 +4,11 @@
 // --src-ignore-keys-regex, and ETCD_WARDEN_MIRROR_SRC/_DST), so an operator
 // can paste the arguments of the running mirror's unit.
 // Exit 0 equal, 1 different, 2 could not compare or usage.
-import { EtcdClient, describeError } from '../etcd/client.js';
-import { destinationRoot, joinKey } from '../key-mapping.js';
-import { parseMirrorArgs, redactUrl } from '../options.js';
-import { describeDifference } from './verify-differences.js';
-import { verifyReplica, type VerifyResult } from './verify.js';
+import { EtcdClient, describeError } from '../../mirror/etcd/client.js';
+import { destinationRoot, joinKey } from '../../mirror/key-mapping.js';
+import { parseMirrorArgs, redactUrl } from '../../mirror/options.js';
+import { describeDifference } from './mirror-verify-differences.js';
+import { verifyReplica, type VerifyResult } from './mirror-verify-compare.js';
 
 export const mirrorVerifyUsage =
   'usage: etcd-warden mirror-verify [--src-prefix P] [--dst-prefix P] [--strip] [--src-ignore-keys-regex RE]\n' +

@@ -1,8 +1,8 @@
 // `etcd-warden mirror ...`: parse, run until SIGTERM/SIGINT (exit 0 after
 // recording the index) or a fatal error (exit 1, reason on stderr and in the log).
 import { pino } from 'pino';
-import { startMirror } from './main.js';
-import { mirrorUsage, parseMirrorArgs } from './options.js';
+import { startMirror } from '../../mirror/main.js';
+import { mirrorUsage, parseMirrorArgs } from '../../mirror/options.js';
 
 export async function mirrorCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

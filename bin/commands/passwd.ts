@@ -1,7 +1,7 @@
 // `etcd-warden passwd USER`: prints an htpasswd line with a bcrypt hash, for
 // operators without apache2-utils. The password comes from stdin (first
 // line), never from argv, where `ps` and shell history would show it.
-import { hashPasswordBcrypt } from './password-hash.js';
+import { hashPasswordBcrypt } from '../../proxy/auth/password-hash.js';
 
 const USAGE = `usage: etcd-warden passwd USER
   Reads the password from the first line of stdin and prints

@@ -1,15 +1,15 @@
 // The proxy process: load the config, serve, reload on SIGHUP (a bad file is
 // refused and the old config stays in force), drain and exit on SIGTERM.
 import pino from 'pino';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { startBundledMirror } from '../mirror/bundled.js';
-import { parseMirrorArgs, type MirrorOptions } from '../mirror/options.js';
-import type { MirrorSection } from '../config/schema.js';
-import { FailedAuthLimiter } from './auth/failure-limiter.js';
-import { CredentialVerifier } from './auth/verifier.js';
-import { ProxyMetrics } from './metrics.js';
-import { startMetricsServer } from './metrics-server.js';
-import { ProxyServer } from './server.js';
+import { loadConfig, type LoadedConfig } from '../../config/load.js';
+import { startBundledMirror } from '../../mirror/bundled.js';
+import { parseMirrorArgs, type MirrorOptions } from '../../mirror/options.js';
+import type { MirrorSection } from '../../config/schema.js';
+import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
+import { CredentialVerifier } from '../../proxy/auth/verifier.js';
+import { ProxyMetrics } from '../../proxy/metrics.js';
+import { startMetricsServer } from '../../proxy/metrics-server.js';
+import { ProxyServer } from '../../proxy/server.js';
 
 export async function proxyCommand(argv: string[]): Promise<number> {
   const loaded = await configFromArgs(argv, 'proxy', 'refusing to start, the config has errors');

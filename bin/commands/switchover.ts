@@ -1,9 +1,9 @@
 // `etcd-warden switchover ...`: flags → SwitchoverOptions → runSwitchover.
 // Exit 0 done (or a clean dry run), 1 a step refused, 2 usage.
-import { normalizePrefix } from '../options.js';
+import { normalizePrefix } from '../../mirror/options.js';
 import { integerFlag, parseFlags, urlListFlag } from './flags.js';
-import { createProber } from './probe-http.js';
-import { runSwitchover } from './switchover.js';
+import { createProber } from './probe.js';
+import { runSwitchover } from './switchover-steps.js';
 
 export const switchoverUsage = `usage: etcd-warden switchover --old-primary URL --new-primary URL --src-prefix P --dst-prefix P [--strip]
                               [--src-ignore-keys-regex RE] [--old-primary-proxy-health URL[,URL...] | --assume-read-only]
