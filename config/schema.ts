@@ -1,7 +1,7 @@
 // The config file's shape, validated once at the edge: every error names the
 // field it is about, and an unknown field is an error (a typo such as
 // `readonly:` must not silently leave the cluster writable).
-import { cleanPath } from '../proxy/path.js';
+import { cleanPath, isHiddenPath, normalizePrefix } from '../mirror/etcd/keys.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -194,7 +194,7 @@ class FieldReader {
     const acl: Record<string, string[]> = {};
     for (const [prefix, users] of Object.entries(map)) {
       const entryField = `${field}[${JSON.stringify(prefix)}]`;
-      if (!prefix.startsWith('/') || cleanPath(prefix) !== prefix) {
+      if (normalizePrefix(prefix) !== prefix) {
         this.fail(entryField, `the prefix must be a clean key path starting with "/" (no "..", ".", "//" or trailing "/"); did you mean ${JSON.stringify(cleanPath('/' + prefix))}?`);
         continue;
       }
@@ -207,7 +207,7 @@ class FieldReader {
   keyPrefix(value: unknown, field: string): string | undefined {
     const text = this.string(value, field);
     if (text === undefined) return undefined;
-    if (!text.startsWith('/') || cleanPath(text) !== text) {
+    if (normalizePrefix(text) !== text) {
       this.fail(field, `must be a clean key path starting with "/", got ${JSON.stringify(text)}`);
       return undefined;
     }
@@ -314,7 +314,7 @@ function readHeartbeat(read: FieldReader, value: unknown): HeartbeatSection | un
   const intervalMs = section.intervalMs === undefined ? 1000 : read.positiveInteger(section.intervalMs, 'heartbeat.intervalMs');
   // Recursive watches and listings leave hidden keys out, so the mirror never carries them.
   for (const [field, path] of [['heartbeat.key', key], ['heartbeat.followKey', followKey]] as const) {
-    if (path !== undefined && path.split('/').some((segment) => segment.startsWith('_'))) {
+    if (path !== undefined && isHiddenPath(path)) {
       read.fail(field, `must not be a hidden key (a segment starting with "_"): the mirror does not replicate those, got ${JSON.stringify(path)}`);
     }
   }

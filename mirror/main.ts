@@ -8,7 +8,8 @@ import { applyWrite, planWrite, StrictReplicationError, UnknownActionError } fro
 import { EtcdClient, describeError, isTransient } from './etcd/client.js';
 import { isEtcdAction } from './etcd/types.js';
 import { replicationIndexKey } from './index-key.js';
-import { destinationKey, destinationRoot, isHiddenBelow, isUnderPrefix, type KeyMapping } from './key-mapping.js';
+import { covers, isHiddenBelow } from './etcd/keys.js';
+import { destinationKey, destinationRoot, type KeyMapping } from './key-mapping.js';
 import { createMirrorMetrics } from './metrics.js';
 import { redactUrl, type MirrorOptions } from './options.js';
 import { ReplicationPipeline, type PipelineItem } from './pipeline.js';
@@ -126,7 +127,7 @@ export async function startMirror(options: MirrorOptions, log: Logger): Promise<
     if (dstKey === undefined) {
       // etcd reports the delete/expire of an ancestor directory to watchers
       // below it (and matches ancestors unanchored: "/con" for "/conftool").
-      const removesPrefix = (raw.action === 'delete' || raw.action === 'expire' || raw.action === 'compareAndDelete') && isUnderPrefix(mapping.srcPrefix, key);
+      const removesPrefix = (raw.action === 'delete' || raw.action === 'expire' || raw.action === 'compareAndDelete') && covers(key, mapping.srcPrefix);
       if (!removesPrefix) return { index };
       dstKey = destinationRoot(mapping);
       event.node = { ...raw.node, key: mapping.srcPrefix, dir: true };

@@ -1,6 +1,7 @@
 // Command-line surface of `etcd-warden mirror`, kept flag-for-flag compatible
 // with etcdmirror (wikimedia/operations-software-etcd-mirror main.py) so an
 // existing systemd unit can switch binaries without edits.
+import { normalizePrefix } from './etcd/keys.js';
 
 export interface MirrorOptions {
   src: string;
@@ -26,14 +27,6 @@ export const mirrorUsage =
   '(keeps credentials out of `ps`).';
 
 const logLevels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-
-/** Prefixes are absolute, without a trailing slash; the root stays "/". */
-export function normalizePrefix(prefix: string): string | undefined {
-  if (!prefix.startsWith('/')) return undefined;
-  const segments = prefix.split('/').filter((segment) => segment !== '');
-  if (segments.some((segment) => segment === '.' || segment === '..')) return undefined;
-  return '/' + segments.join('/');
-}
 
 function validUrl(raw: string): boolean {
   try {

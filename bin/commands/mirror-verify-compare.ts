@@ -11,7 +11,8 @@
 import { EtcdApiError, type EtcdClient } from '../../mirror/etcd/client.js';
 import { EtcdErrorCode } from '../../mirror/etcd/wire-error.js';
 import { replicationIndexKey } from '../../mirror/index-key.js';
-import { destinationRoot, joinKey, type KeyMapping } from '../../mirror/key-mapping.js';
+import { joinKey } from '../../mirror/etcd/keys.js';
+import { destinationRoot, type KeyMapping } from '../../mirror/key-mapping.js';
 import { flatten, type FlatTree } from '../../mirror/resync.js';
 import { snapshot } from '../../mirror/source.js';
 import { differences, type Difference } from './mirror-verify-differences.js';

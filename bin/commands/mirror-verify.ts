@@ -5,7 +5,8 @@
 // can paste the arguments of the running mirror's unit.
 // Exit 0 equal, 1 different, 2 could not compare or usage.
 import { EtcdClient, describeError } from '../../mirror/etcd/client.js';
-import { destinationRoot, joinKey } from '../../mirror/key-mapping.js';
+import { joinKey } from '../../mirror/etcd/keys.js';
+import { destinationRoot } from '../../mirror/key-mapping.js';
 import { parseMirrorArgs, redactUrl } from '../../mirror/options.js';
 import { describeDifference } from './mirror-verify-differences.js';
 import { verifyReplica, type VerifyResult } from './mirror-verify-compare.js';

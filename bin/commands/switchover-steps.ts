@@ -5,7 +5,8 @@
 import { EtcdApiError, EtcdClient, describeError } from '../../mirror/etcd/client.js';
 import { EtcdErrorCode } from '../../mirror/etcd/wire-error.js';
 import { replicationIndexKey } from '../../mirror/index-key.js';
-import { joinKey, type KeyMapping } from '../../mirror/key-mapping.js';
+import { joinKey } from '../../mirror/etcd/keys.js';
+import type { KeyMapping } from '../../mirror/key-mapping.js';
 import { redactUrl } from '../../mirror/options.js';
 import { readMirrorStatus } from './mirror-status-read.js';
 import { jsonBody, type Prober } from './probe.js';

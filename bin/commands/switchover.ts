@@ -1,6 +1,6 @@
 // `etcd-warden switchover ...`: flags → SwitchoverOptions → runSwitchover.
 // Exit 0 done (or a clean dry run), 1 a step refused, 2 usage.
-import { normalizePrefix } from '../../mirror/options.js';
+import { normalizePrefix } from '../../mirror/etcd/keys.js';
 import { integerFlag, parseFlags, urlListFlag } from './flags.js';
 import { createProber } from './probe.js';
 import { runSwitchover } from './switchover-steps.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { replicationIndexKey } from '../../mirror/index-key.js';
-import { destinationKey, isHiddenBelow, isUnderPrefix } from '../../mirror/key-mapping.js';
-import { normalizePrefix, parseMirrorArgs, redactUrl } from '../../mirror/options.js';
+import { covers, isHiddenBelow, normalizePrefix } from '../../mirror/etcd/keys.js';
+import { destinationKey } from '../../mirror/key-mapping.js';
+import { parseMirrorArgs, redactUrl } from '../../mirror/options.js';
 
 describe('replicationIndexKey', () => {
   it.each([
@@ -33,9 +34,9 @@ describe('destinationKey', () => {
   });
 
   it('treats prefixes segment by segment', () => {
-    expect(isUnderPrefix('/conftool', '/conf')).toBe(false);
-    expect(isUnderPrefix('/conf/x', '/conf')).toBe(true);
-    expect(isUnderPrefix('/anything', '/')).toBe(true);
+    expect(covers('/conf', '/conftool')).toBe(false);
+    expect(covers('/conf', '/conf/x')).toBe(true);
+    expect(covers('/', '/anything')).toBe(true);
   });
 });
 
