@@ -64,8 +64,6 @@ export async function watchOnce(
   signal: AbortSignal,
   handlers: WatchHandlers,
 ): Promise<WatchRound> {
-  const query = new URLSearchParams({ wait: 'true', recursive: 'true', waitIndex: String(waitIndex) });
-  if (mode === 'stream') query.set('stream', 'true');
   const abort = new AbortController();
   const onOuterAbort = (): void => abort.abort();
   signal.addEventListener('abort', onOuterAbort, { once: true });
@@ -84,15 +82,8 @@ export async function watchOnce(
   let response: Dispatcher.ResponseData;
   const path = keyPath(prefix);
   try {
-    response = await client.pool.request({
-      method: 'GET',
-      path: `${path}?${query.toString()}`,
-      headers: client.headers(),
-      signal: abort.signal,
-      headersTimeout: idleMs + 5_000,
-      // Our own idle timer is the bound; undici's is a backstop.
-      bodyTimeout: idleMs + 5_000,
-    });
+    // Our own idle timer is the bound; undici's timeout is a backstop.
+    response = await client.openWatch(prefix, { waitIndex, recursive: true, stream: mode === 'stream', signal: abort.signal, timeoutMs: idleMs + 5_000 });
   } catch (error) {
     clearTimeout(timer);
     signal.removeEventListener('abort', onOuterAbort);
