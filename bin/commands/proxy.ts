@@ -29,7 +29,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.value.tls !== undefined }, 'proxy listening');
 
   const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
-    health: () => ({ status: 'ok', readOnly: proxy.current.config.readOnly, openWatches: proxy.openWatches, configFile }),
+    health: () => ({ status: 'ok', readOnly: proxy.runtime.readOnly, openWatches: proxy.openWatches, configFile }),
     clients: () => proxy.clients.report(),
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
