@@ -2,31 +2,39 @@
 // refused and the old config stays in force), drain and exit on SIGTERM.
 import pino from 'pino';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
+import type { LogLevel, MirrorSection } from '../../config/schema.js';
 import { startBundledMirror } from '../../mirror/bundled.js';
-import { parseMirrorArgs, type MirrorOptions } from '../../mirror/options.js';
-import type { MirrorSection } from '../../config/schema.js';
+import { mirrorDefaults, type MirrorOptions } from '../../mirror/options.js';
 import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
 import { CredentialVerifier } from '../../proxy/auth/verifier.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 import { startMetricsServer } from '../../proxy/metrics-server.js';
 import { ProxyServer } from '../../proxy/server.js';
+import { configFlags, loadConfigOrSay } from './check-config.js';
+import { positionalArguments, runCommand, type CommandIo } from './flags.js';
 
-export async function proxyCommand(argv: string[]): Promise<number> {
-  const loaded = await configFromArgs(argv, 'proxy', 'refusing to start, the config has errors');
-  if (typeof loaded === 'number') return loaded;
-  const { configFile } = loaded;
-  const config = loaded.value.config;
+export function proxyCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  const spec = { name: 'proxy', usage: 'usage: etcd-warden proxy --config FILE', flags: configFlags, usageExitCode: 2 };
+  return runCommand(argv, spec, io, async ({ flags, positional }) => {
+    positionalArguments(positional, []);
+    const loaded = await loadConfigOrSay(flags.config, 'refusing to start, the config has errors', io);
+    return loaded === undefined ? 1 : runProxy(loaded);
+  });
+}
+
+async function runProxy(loaded: LoadedConfig): Promise<number> {
+  const { file: configFile, config } = loaded;
   // Asynchronous: one access line per request written synchronously cost a
   // write(2) on every request; flushed before exit below.
   const log = pino({ level: config.logLevel, base: { program: 'etcd-warden-proxy' } }, pino.destination({ dest: 1, sync: false }));
-  for (const warning of loaded.value.warnings) log.warn({ configFile }, warning);
+  for (const warning of loaded.warnings) log.warn({ configFile }, warning);
 
   const metrics = new ProxyMetrics();
-  const verifier = new CredentialVerifier({ table: loaded.value.users });
+  const verifier = new CredentialVerifier({ table: loaded.users });
   const limiter = new FailedAuthLimiter();
-  const proxy = new ProxyServer(loaded.value, { log, metrics, verifier, limiter });
+  const proxy = new ProxyServer(loaded, { log, metrics, verifier, limiter });
   const address = await proxy.listen();
-  log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.value.tls !== undefined }, 'proxy listening');
+  log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.tls !== undefined }, 'proxy listening');
 
   const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
     health: () => ({ status: 'ok', readOnly: proxy.runtime.readOnly, openWatches: proxy.openWatches, configFile }),
@@ -34,14 +42,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
 
-  const mirrorOptions = config.mirror === undefined ? undefined : bundledMirrorOptions(config.mirror, config.upstream.origin, config.logLevel);
-  if (mirrorOptions !== undefined && 'error' in mirrorOptions) {
-    log.error({ error: mirrorOptions.error }, 'the mirror section cannot be turned into mirror options');
-    await proxy.close();
-    await new Promise<void>((flushed) => log.flush(() => flushed()));
-    return 1;
-  }
-  const mirror = mirrorOptions === undefined ? undefined : startBundledMirror(mirrorOptions, log);
+  const mirror = config.mirror === undefined ? undefined : startBundledMirror(bundledMirrorOptions(config.mirror, config.upstream, config.logLevel), log);
 
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -78,47 +79,20 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   });
 }
 
-export async function checkConfigCommand(argv: string[]): Promise<number> {
-  const loaded = await configFromArgs(argv, 'check-config', 'the configuration has errors');
-  if (typeof loaded === 'number') return loaded;
-  const { configFile } = loaded;
-  for (const warning of loaded.value.warnings) process.stderr.write(`warning: ${warning}\n`);
-  process.stdout.write(`${configFile}: the configuration is valid (${loaded.value.users.size} users, ${Object.keys(loaded.value.config.acls).length} ACL rules)\n`);
-  return 0;
-}
-
 /** The bundled mirror writes straight to the local etcd (the upstream), not through the proxy's read-only switch. */
-function bundledMirrorOptions(section: MirrorSection, upstream: string, logLevel: string): MirrorOptions | { error: string } {
-  const argv = [
-    '--src-prefix', section.srcPrefix,
-    '--dst-prefix', section.dstPrefix,
-    '--port', String(section.port),
-    '--on-index-cleared', section.onIndexCleared,
-    '--log-level', logLevel,
-    ...(section.strip ? ['--strip'] : []),
-    ...(section.reload ? ['--reload'] : []),
-    ...(section.srcIgnoreKeysRegex === undefined ? [] : ['--src-ignore-keys-regex', section.srcIgnoreKeysRegex]),
-  ];
-  return parseMirrorArgs(argv, { ETCD_WARDEN_MIRROR_SRC: section.src, ETCD_WARDEN_MIRROR_DST: upstream });
-}
-
-/** `--config FILE` loaded and checked, or the exit code after printing why not (2 usage, 1 errors). */
-async function configFromArgs(argv: string[], command: string, headline: string): Promise<{ configFile: string; value: LoadedConfig } | number> {
-  const configFile = configFlag(argv);
-  if (configFile === undefined) {
-    process.stderr.write(`usage: etcd-warden ${command} --config FILE\n`);
-    return 2;
-  }
-  const loaded = await loadConfig(configFile);
-  if (!loaded.ok) {
-    process.stderr.write(`${configFile}: ${headline}:\n${loaded.errors.map((e) => `  ${e}\n`).join('')}`);
-    return 1;
-  }
-  return { configFile, value: loaded.value };
-}
-
-function configFlag(argv: string[]): string | undefined {
-  const index = argv.findIndex((arg) => arg === '--config' || arg === '-c');
-  if (index >= 0) return argv[index + 1];
-  return argv.find((arg) => arg.startsWith('--config='))?.slice('--config='.length);
+function bundledMirrorOptions(section: MirrorSection, upstream: URL, logLevel: LogLevel): MirrorOptions {
+  return {
+    src: section.src,
+    dst: upstream.origin,
+    srcPrefix: section.srcPrefix,
+    dstPrefix: section.dstPrefix,
+    strip: section.strip,
+    port: section.port,
+    statusHost: mirrorDefaults.statusHost,
+    reload: section.reload,
+    onIndexCleared: section.onIndexCleared,
+    idleRenewMs: mirrorDefaults.idleRenewMs,
+    logLevel,
+    ...(section.srcIgnoreKeysRegex === undefined ? {} : { srcIgnoreKeysRegex: new RegExp(section.srcIgnoreKeysRegex) }),
+  };
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { replicationIndexKey } from '../../mirror/index-key.js';
 import { covers, isHiddenBelow, normalizePrefix } from '../../mirror/etcd/keys.js';
 import { destinationKey } from '../../mirror/key-mapping.js';
-import { parseMirrorArgs, redactUrl } from '../../mirror/options.js';
+import { parseMirrorArgs } from '../../bin/commands/mirror.js';
+import { redactUrl } from '../../mirror/options.js';
 
 describe('replicationIndexKey', () => {
   it.each([
