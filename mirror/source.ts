@@ -17,7 +17,7 @@
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { EtcdApiError, EtcdRequestError, describeError, etcdIndexHeader, keyPath, type EtcdClient } from './etcd/client.js';
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './etcd/wire-error.js';
-import { parseEventBody, type EtcdNode } from './etcd/types.js';
+import { parseEventBody, type EtcdNode, type RawEvent } from './etcd/types.js';
 
 export class IndexClearedError extends Error {
   readonly code = 'ETCD_WARDEN_INDEX_CLEARED';
@@ -27,12 +27,6 @@ export class IndexClearedError extends Error {
   ) {
     super(`source history no longer holds index ${waitIndex}: ${wire.message} (${wire.cause}), source index ${wire.index}`);
   }
-}
-
-export interface RawEvent {
-  action: string;
-  node: EtcdNode;
-  prevNode?: EtcdNode;
 }
 
 export type WatchMode = 'poll' | 'stream';
