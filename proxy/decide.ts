@@ -51,9 +51,13 @@ export interface ReplicaClock {
   ageSeconds(): number | undefined;
 }
 
-export interface DecisionServices {
+/** What stages 3 and 4 need, whatever the protocol. */
+export interface AuthServices {
   readonly verifier: CredentialVerifier;
   readonly limiter: FailedAuthLimiter;
+}
+
+export interface DecisionServices extends AuthServices {
   /** The heartbeat this proxy follows, when it is a replica. */
   readonly replica: () => ReplicaClock | undefined;
 }
@@ -130,7 +134,7 @@ export async function decide(inbound: InboundRequest, runtime: Runtime, services
 }
 
 /** Stages 3 and 4: a password is checked only when the gate asks for a user. */
-export async function authenticateAndAuthorize(needs: GateResult, credentials: Credentials, services: DecisionServices): Promise<AccessOutcome> {
+export async function authenticateAndAuthorize(needs: GateResult, credentials: Credentials, services: AuthServices): Promise<AccessOutcome> {
   let identity: Identity = { kind: 'anonymous' };
   let claimedUser: string | undefined;
   if (needs.kind === 'authenticate') {
