@@ -19,6 +19,9 @@ import { EtcdApiError, EtcdRequestError, describeError, etcdIndexHeader, keyPath
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './etcd/wire-error.js';
 import { parseEventBody, type EtcdNode, type RawEvent } from './etcd/types.js';
 
+// What a watch delivers, named where the watch is.
+export type { RawEvent } from './etcd/types.js';
+
 export class IndexClearedError extends Error {
   readonly code = 'ETCD_WARDEN_INDEX_CLEARED';
   constructor(

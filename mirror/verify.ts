@@ -8,14 +8,14 @@
 // a difference that shows against both snapshots is real, one that shows
 // against only one is a write in flight. If the source moved and a
 // difference remains, the whole comparison is tried again.
-import { EtcdApiError, type EtcdClient } from '../../mirror/etcd/client.js';
-import { EtcdErrorCode } from '../../mirror/etcd/wire-error.js';
-import { replicationIndexKey } from '../../mirror/index-key.js';
-import { joinKey } from '../../mirror/etcd/keys.js';
-import { destinationRoot, type KeyMapping } from '../../mirror/key-mapping.js';
-import { flatten, type FlatTree } from '../../mirror/resync.js';
-import { snapshot } from '../../mirror/source.js';
-import { differences, type Difference } from './mirror-verify-differences.js';
+import { EtcdApiError, type EtcdClient } from './etcd/client.js';
+import { joinKey } from './etcd/keys.js';
+import { EtcdErrorCode } from './etcd/wire-error.js';
+import { replicationIndexKey } from './index-key.js';
+import { destinationRoot, type KeyMapping } from './key-mapping.js';
+import { flatten, type FlatTree } from './resync.js';
+import { snapshot } from './source.js';
+import { differences, type Difference } from './verify-differences.js';
 
 export interface VerifyOptions {
   readonly mapping: KeyMapping;

@@ -10,8 +10,8 @@ import { destinationRoot } from '../../mirror/key-mapping.js';
 import { redactUrl } from '../../mirror/options.js';
 import { integerFlag, runCommand, switchFlag, type CommandIo } from './flags.js';
 import { mirrorEndpoints, mirrorMappingFlags } from './mirror.js';
-import { verifyReplica, type VerifyResult } from './mirror-verify-compare.js';
-import { describeDifference } from './mirror-verify-differences.js';
+import { verifyReplica, type VerifyResult } from '../../mirror/verify.js';
+import { describeDifference } from '../../mirror/verify-differences.js';
 
 export const mirrorVerifyUsage =
   'usage: etcd-warden mirror-verify [--src-prefix P] [--dst-prefix P] [--strip] [--src-ignore-keys-regex RE]\n' +

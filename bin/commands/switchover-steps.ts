@@ -11,8 +11,8 @@ import { redactUrl } from '../../mirror/options.js';
 import { readMirrorStatus } from './mirror-status-read.js';
 import { jsonBody, type Prober } from './probe.js';
 import { remainingFlips, reverseIndexKey, reverseMapping } from './switchover-plan.js';
-import { describeDifference, differences } from './mirror-verify-differences.js';
-import { exclusion, readReplicationIndex, replicaTree, sourceTree } from './mirror-verify-compare.js';
+import { describeDifference, differences } from '../../mirror/verify-differences.js';
+import { exclusion, readReplicationIndex, replicaTree, sourceTree } from '../../mirror/verify.js';
 
 export interface SwitchoverOptions {
   /** The old primary's etcd client URL itself: the last step writes there, and its proxy refuses writes while read-only. */
