@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // etcd-warden: one binary, several commands.
-import { passwdCommand } from '../proxy/auth/passwd-command.js';
-import { checkConfigCommand, proxyCommand } from '../proxy/main.js';
-import { mirrorCommand } from '../mirror/cli.js';
-import { clientsCommand } from '../proxy/ops/clients.js';
-import { healthCommand } from '../proxy/ops/health.js';
-import { mirrorStatusCommand } from '../mirror/ops/mirror-status.js';
-import { mirrorVerifyCommand } from '../mirror/ops/verify-command.js';
-import { switchoverCommand } from '../mirror/ops/switchover-command.js';
-import { demoCommand } from './demo.js';
+import { checkConfigCommand } from './commands/check-config.js';
+import { clientsCommand } from './commands/clients.js';
+import { demoCommand } from './commands/demo.js';
+import type { CommandIo } from './commands/flags.js';
+import { healthCommand } from './commands/health.js';
+import { mirrorCommand } from './commands/mirror.js';
+import { mirrorStatusCommand } from './commands/mirror-status.js';
+import { mirrorVerifyCommand } from './commands/mirror-verify.js';
+import { passwdCommand } from './commands/passwd.js';
+import { proxyCommand } from './commands/proxy.js';
+import { switchoverCommand } from './commands/switchover.js';
 
 const usage = `usage: etcd-warden <command> [options]
 
@@ -26,38 +28,31 @@ commands:
   demo                         run two local etcd clusters with a proxy each and the mirror between them
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'proxy':
-      return proxyCommand(rest);
-    case 'check-config':
-      return checkConfigCommand(rest);
-    case 'mirror':
-      return mirrorCommand(rest);
-    case 'clients':
-      return clientsCommand(rest, process.stdout, process.stderr);
-    case 'health':
-      return healthCommand(rest);
-    case 'mirror-status':
-      return mirrorStatusCommand(rest);
-    case 'mirror-verify':
-      return mirrorVerifyCommand(rest);
-    case 'switchover':
-      return switchoverCommand(rest);
-    case 'demo':
-      return demoCommand();
-    case 'passwd':
-      return passwdCommand(rest, process.stdin, process.stdout, process.stderr);
-    case '-h':
-    case '--help':
-    case 'help':
-      process.stdout.write(usage);
-      return 0;
-    default:
-      process.stderr.write(command === undefined ? usage : `etcd-warden: unknown command "${command}"\n\n${usage}`);
-      return 2;
+const commands: Readonly<Record<string, (argv: readonly string[], io: CommandIo) => Promise<number>>> = {
+  proxy: proxyCommand,
+  'check-config': checkConfigCommand,
+  mirror: mirrorCommand,
+  passwd: (argv, io) => passwdCommand(argv, process.stdin, io.out, io.err),
+  clients: clientsCommand,
+  health: healthCommand,
+  'mirror-status': mirrorStatusCommand,
+  'mirror-verify': mirrorVerifyCommand,
+  switchover: switchoverCommand,
+  demo: demoCommand,
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === 'help' || name === '-h' || name === '--help') {
+    process.stdout.write(usage);
+    return 0;
   }
+  const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(name === undefined ? usage : `etcd-warden: unknown command "${name}"\n\n${usage}`);
+    return 2;
+  }
+  return command(rest, { out: process.stdout, err: process.stderr });
 }
 
 main(process.argv.slice(2)).then(

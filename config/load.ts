@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { loadHtpasswd, type HtpasswdTable } from '../proxy/auth/htpasswd.js';
+import { loadHtpasswd, type HtpasswdTable } from './htpasswd.js';
 import { validateConfig, type Config, type Validation } from './schema.js';
 
 export interface TlsMaterial {

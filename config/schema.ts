@@ -1,12 +1,10 @@
 // The config file's shape, validated once at the edge: every error names the
 // field it is about, and an unknown field is an error (a typo such as
 // `readonly:` must not silently leave the cluster writable).
-import { cleanPath } from '../proxy/path.js';
+import { isHiddenPath } from '../mirror/etcd/keys.js';
+import { describe, FieldReader, type ListenAddress } from './field-reader.js';
 
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
+export type { ListenAddress } from './field-reader.js';
 
 export interface TlsFiles {
   readonly cert: string;
@@ -84,6 +82,23 @@ export interface HeartbeatSection {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** etcd's old client port, where nginx listened. */
+export const defaultListen = '0.0.0.0:4001';
+/** The local member's client URL. */
+export const defaultUpstream = 'http://127.0.0.1:2379';
+/** The proxy's own /metrics, /healthz and /clients, on loopback. */
+export const defaultMetricsAddress = '127.0.0.1:9181';
+export const defaultAdmins: readonly string[] = ['root'];
+/** Request bodies larger than this get 413. */
+export const defaultMaxBodyBytes = 20 * MiB;
+/** How often the primary writes its heartbeat. */
+export const defaultHeartbeatIntervalMs = 1_000;
+/** etcdmirror's --port default, for the bundled mirror's /lag and /metrics. */
+export const defaultMirrorStatusPort = 8_000;
+
 export const defaultTimeouts: Timeouts = {
   upstreamMs: 60_000,
   upstreamConnectMs: 5_000,
@@ -98,7 +113,7 @@ export const defaultTimeouts: Timeouts = {
 // cost the proxy 80-90 MiB of RSS (8-9 KiB each) in proxy-hardening-limits.test.ts,
 // and one descriptor each (two for a watch): LimitNOFILE must allow for that.
 export const defaultLimits: ClientLimits = {
-  maxHeaderBytes: 16 * 1024,
+  maxHeaderBytes: 16 * KiB,
   maxHeaderCount: 100,
   maxConnections: 10_000,
 };
@@ -110,155 +125,25 @@ const topLevelFields = [
   'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat',
 ];
 
-/** Collects errors while reading fields, so one run reports every problem at once. */
-class FieldReader {
-  readonly errors: string[] = [];
-
-  fail(field: string, problem: string): void {
-    this.errors.push(`${field}: ${problem}`);
-  }
-
-  record(value: unknown, field: string): Record<string, unknown> | undefined {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-    this.fail(field, `must be a mapping, got ${describe(value)}`);
-    return undefined;
-  }
-
-  unknownFields(value: Record<string, unknown>, known: readonly string[], field: string): void {
-    for (const name of Object.keys(value)) {
-      if (!known.includes(name)) this.fail(field === '' ? name : `${field}.${name}`, `unknown field (known: ${known.join(', ')})`);
-    }
-  }
-
-  string(value: unknown, field: string): string | undefined {
-    if (typeof value === 'string' && value !== '') return value;
-    this.fail(field, `must be a non-empty string, got ${describe(value)}`);
-    return undefined;
-  }
-
-  boolean(value: unknown, field: string): boolean | undefined {
-    if (typeof value === 'boolean') return value;
-    this.fail(field, `must be true or false, got ${describe(value)}`);
-    return undefined;
-  }
-
-  positiveInteger(value: unknown, field: string): number | undefined {
-    if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
-    this.fail(field, `must be a positive integer, got ${describe(value)}`);
-    return undefined;
-  }
-
-  /** A section of positive integers with defaults (timeouts, limits): every field optional, none unknown. */
-  positiveIntegers<T extends Record<keyof T, number>>(value: unknown, defaults: T, field: string): T {
-    const section = this.record(value, field);
-    if (section === undefined) return defaults;
-    this.unknownFields(section, Object.keys(defaults), field);
-    const merged: Record<string, number> = { ...defaults };
-    for (const name of Object.keys(defaults)) {
-      if (section[name] === undefined) continue;
-      const parsed = this.positiveInteger(section[name], `${field}.${name}`);
-      if (parsed !== undefined) merged[name] = parsed;
-    }
-    // Same keys as `defaults`, each a number: the shape of T.
-    return merged as T;
-  }
-
-  address(value: unknown, field: string): ListenAddress | undefined {
-    const text = this.string(value, field);
-    if (text === undefined) return undefined;
-    const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
-    const port = match === null ? NaN : Number(match[2]);
-    if (match === null || match[1] === undefined || !(port >= 0 && port <= 65535)) {
-      this.fail(field, `must be "host:port" (e.g. "0.0.0.0:4001"), got ${JSON.stringify(text)}`);
-      return undefined;
-    }
-    return { host: match[1].replace(/^\[|\]$/g, ''), port };
-  }
-
-  userList(value: unknown, field: string): string[] | undefined {
-    if (!Array.isArray(value)) {
-      this.fail(field, `must be a list of user names (empty for anyone), got ${describe(value)}`);
-      return undefined;
-    }
-    const users: string[] = [];
-    value.forEach((user, i) => {
-      if (typeof user === 'string' && /^[^:\s]+$/.test(user)) users.push(user);
-      else this.fail(`${field}[${i}]`, `must be a user name without ':' or spaces, got ${describe(user)}`);
-    });
-    return users;
-  }
-
-  aclMap(value: unknown, field: string): Record<string, string[]> | undefined {
-    const map = this.record(value, field);
-    if (map === undefined) return undefined;
-    const acl: Record<string, string[]> = {};
-    for (const [prefix, users] of Object.entries(map)) {
-      const entryField = `${field}[${JSON.stringify(prefix)}]`;
-      if (!prefix.startsWith('/') || cleanPath(prefix) !== prefix) {
-        this.fail(entryField, `the prefix must be a clean key path starting with "/" (no "..", ".", "//" or trailing "/"); did you mean ${JSON.stringify(cleanPath('/' + prefix))}?`);
-        continue;
-      }
-      const list = this.userList(users, entryField);
-      if (list !== undefined) acl[prefix] = list;
-    }
-    return acl;
-  }
-
-  keyPrefix(value: unknown, field: string): string | undefined {
-    const text = this.string(value, field);
-    if (text === undefined) return undefined;
-    if (!text.startsWith('/') || cleanPath(text) !== text) {
-      this.fail(field, `must be a clean key path starting with "/", got ${JSON.stringify(text)}`);
-      return undefined;
-    }
-    return text;
-  }
-
-  httpUrl(value: unknown, field: string): URL | undefined {
-    const text = this.string(value, field);
-    if (text === undefined) return undefined;
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      this.fail(field, `must be an http:// or https:// URL, got ${JSON.stringify(text)}`);
-      return undefined;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      this.fail(field, `must be an http:// or https:// URL, got ${JSON.stringify(text)}`);
-      return undefined;
-    }
-    return url;
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
-}
-
 export function validateConfig(raw: unknown): Validation<Config> {
   const read = new FieldReader();
   const root = read.record(raw ?? {}, '(file)');
   if (root === undefined) return { ok: false, errors: read.errors };
   read.unknownFields(root, topLevelFields, '');
 
-  const listen = read.address(root.listen ?? '0.0.0.0:4001', 'listen');
-  const upstream = read.httpUrl(root.upstream ?? 'http://127.0.0.1:2379', 'upstream');
+  const listen = read.address(root.listen ?? defaultListen, 'listen');
+  const upstream = read.httpUrl(root.upstream ?? defaultUpstream, 'upstream');
   if (upstream !== undefined && (upstream.pathname !== '/' || upstream.search !== '' || upstream.username !== '')) {
     read.fail('upstream', 'must be an origin only (scheme, host, port), without path, query or credentials');
   }
   const readOnly = root.readOnly === undefined ? false : read.boolean(root.readOnly, 'readOnly');
   const acls = root.acls === undefined ? {} : read.aclMap(root.acls, 'acls');
   const readAcls = root.readAcls === undefined ? {} : read.aclMap(root.readAcls, 'readAcls');
-  const admins = root.admins === undefined ? ['root'] : read.userList(root.admins, 'admins');
-  const metrics = root.metrics === undefined ? read.address('127.0.0.1:9181', 'metrics') : root.metrics === false ? undefined : read.address(root.metrics, 'metrics');
+  const admins = root.admins === undefined ? [...defaultAdmins] : read.userList(root.admins, 'admins');
+  const metrics = root.metrics === undefined ? read.address(defaultMetricsAddress, 'metrics') : root.metrics === false ? undefined : read.address(root.metrics, 'metrics');
   const htpasswd = root.htpasswd === undefined ? undefined : read.string(root.htpasswd, 'htpasswd');
   const upstreamCa = root.upstreamCa === undefined ? undefined : read.string(root.upstreamCa, 'upstreamCa');
-  const maxBodyBytes = root.maxBodyBytes === undefined ? 20 * 1024 * 1024 : read.positiveInteger(root.maxBodyBytes, 'maxBodyBytes');
+  const maxBodyBytes = root.maxBodyBytes === undefined ? defaultMaxBodyBytes : read.positiveInteger(root.maxBodyBytes, 'maxBodyBytes');
 
   let logLevel: LogLevel = 'info';
   if (root.logLevel !== undefined) {
@@ -311,10 +196,10 @@ function readHeartbeat(read: FieldReader, value: unknown): HeartbeatSection | un
   read.unknownFields(section, ['key', 'followKey', 'intervalMs'], 'heartbeat');
   const key = read.keyPrefix(section.key, 'heartbeat.key');
   const followKey = section.followKey === undefined ? key : read.keyPrefix(section.followKey, 'heartbeat.followKey');
-  const intervalMs = section.intervalMs === undefined ? 1000 : read.positiveInteger(section.intervalMs, 'heartbeat.intervalMs');
+  const intervalMs = section.intervalMs === undefined ? defaultHeartbeatIntervalMs : read.positiveInteger(section.intervalMs, 'heartbeat.intervalMs');
   // Recursive watches and listings leave hidden keys out, so the mirror never carries them.
   for (const [field, path] of [['heartbeat.key', key], ['heartbeat.followKey', followKey]] as const) {
-    if (path !== undefined && path.split('/').some((segment) => segment.startsWith('_'))) {
+    if (path !== undefined && isHiddenPath(path)) {
       read.fail(field, `must not be a hidden key (a segment starting with "_"): the mirror does not replicate those, got ${JSON.stringify(path)}`);
     }
   }
@@ -335,7 +220,7 @@ function readMirror(read: FieldReader, value: unknown): MirrorSection | undefine
   // layout, which is what the SPEC's example means.
   const strip = section.strip === undefined ? true : read.boolean(section.strip, 'mirror.strip');
   const reload = section.reload === undefined ? false : read.boolean(section.reload, 'mirror.reload');
-  const port = section.port === undefined ? 8000 : read.positiveInteger(section.port, 'mirror.port');
+  const port = section.port === undefined ? defaultMirrorStatusPort : read.positiveInteger(section.port, 'mirror.port');
   let srcIgnoreKeysRegex: string | undefined;
   if (section.srcIgnoreKeysRegex !== undefined) {
     srcIgnoreKeysRegex = read.string(section.srcIgnoreKeysRegex, 'mirror.srcIgnoreKeysRegex');

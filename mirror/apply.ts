@@ -1,15 +1,19 @@
-// One source event → one destination write carrying the precondition that
-// makes the mirror strict (the destination must hold the event's prevNode),
-// plus the idempotency check that lets a restarted mirror re-apply events it
-// had applied but not yet recorded.
+// One source event → skip, or one destination write carrying the
+// precondition that makes the mirror strict (the destination must hold the
+// event's prevNode): planEvent, pure, decides which (key mapping, ancestor
+// deletes, hidden keys, the ignore regex, the action switch). applyWrite
+// then performs it, with the idempotency check that lets a restarted mirror
+// re-apply events it had applied but not yet recorded.
 //
 // TTLs: keys and directories are written WITHOUT a TTL. A TTL refresh
 // (`refresh=true`) produces no watch event (research §3.4), so a mirrored TTL
 // would drift and the replica could expire a key the source still holds.
 // Instead the source's own `expire` event deletes the replica's copy.
 import { EtcdApiError, type EtcdClient, type WriteConditions } from './etcd/client.js';
-import type { EtcdEvent, EtcdNode } from './etcd/types.js';
+import { covers, isHiddenBelow } from './etcd/keys.js';
+import { isEtcdAction, type EtcdEvent, type EtcdNode, type RawEvent } from './etcd/types.js';
 import { EtcdErrorCode } from './etcd/wire-error.js';
+import { destinationKey, destinationRoot, type KeyMapping } from './key-mapping.js';
 
 // A failed precondition, in any of the ways etcd reports one.
 const preconditionFailures: readonly number[] = [EtcdErrorCode.KeyNotFound, EtcdErrorCode.TestFailed, EtcdErrorCode.NotFile, EtcdErrorCode.NodeExist];
@@ -46,6 +50,36 @@ export type NodeState = { kind: 'absent' } | { kind: 'dir' } | { kind: 'file'; v
 export type DestinationWrite =
   | { kind: 'put'; key: string; content: { value: string } | { dir: true }; conditions: WriteConditions; before: NodeState; after: NodeState }
   | { kind: 'delete'; key: string; recursive: boolean; prevValue?: string; before: NodeState };
+
+/** What the mirror replicates: its key mapping and --src-ignore-keys-regex. */
+export interface ReplicationPolicy {
+  readonly mapping: KeyMapping;
+  readonly ignore: RegExp | undefined;
+}
+
+export type SkipReason = 'outside the source prefix' | 'hidden' | 'ignored';
+
+export type EventPlan = { readonly kind: 'skip'; readonly why: SkipReason } | { readonly kind: 'write'; readonly write: DestinationWrite };
+
+/** One source event → skip, or the one destination write that replicates it. Throws UnknownActionError. */
+export function planEvent(raw: RawEvent, index: number, policy: ReplicationPolicy): EventPlan {
+  const { mapping } = policy;
+  const key = raw.node.key;
+  if (!isEtcdAction(raw.action)) throw new UnknownActionError(raw.action, key, index);
+  let event: EtcdEvent = raw.prevNode === undefined ? { action: raw.action, node: raw.node } : { action: raw.action, node: raw.node, prevNode: raw.prevNode };
+  let dstKey = destinationKey(key, mapping);
+  if (dstKey === undefined) {
+    // etcd reports the delete/expire of an ancestor directory to watchers
+    // below it (and matches ancestors unanchored: "/con" for "/conftool").
+    const removesPrefix = (raw.action === 'delete' || raw.action === 'expire' || raw.action === 'compareAndDelete') && covers(key, mapping.srcPrefix);
+    if (!removesPrefix) return { kind: 'skip', why: 'outside the source prefix' };
+    dstKey = destinationRoot(mapping);
+    event = { action: raw.action, node: { ...raw.node, key: mapping.srcPrefix, dir: true } };
+  }
+  if (isHiddenBelow(key, mapping.srcPrefix)) return { kind: 'skip', why: 'hidden' };
+  if (policy.ignore?.test(key) === true) return { kind: 'skip', why: 'ignored' };
+  return { kind: 'write', write: planWrite(event, dstKey, index) };
+}
 
 export function nodeState(node: EtcdNode | undefined): NodeState {
   if (node === undefined) return { kind: 'absent' };

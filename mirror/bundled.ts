@@ -1,37 +1,20 @@
-// The mirror bundled in the proxy service: the same CLI in a child process,
-// so a mirror failure cannot take the proxy down, restarted with backoff.
-// Source and destination URLs travel in ETCD_WARDEN_MIRROR_SRC/_DST (not in
-// argv, which any local user can read through `ps`).
+// The mirror bundled in the proxy service: the same mirror in a child
+// process (bundled-child.ts), so a mirror failure cannot take the proxy down,
+// restarted with backoff. Its options travel typed, as JSON in
+// ETCD_WARDEN_MIRROR_OPTIONS (not in argv, which any local user can read
+// through `ps`: the source URL may hold a password).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { MirrorOptions } from './options.js';
+import { encodeMirrorOptions, mirrorOptionsVariable, type MirrorOptions } from './options.js';
 
 /** Exit code 1 after a run shorter than this counts as a crash loop. */
 const healthyRunMs = 60_000;
 /** A strictness stop needs a human; retrying it often only spams logs. */
 const strictRestartMs = 30_000;
 
-export function mirrorArgs(options: MirrorOptions): string[] {
-  const args = [
-    'mirror',
-    '--src-prefix', options.srcPrefix,
-    '--dst-prefix', options.dstPrefix,
-    '--port', String(options.port),
-    '--status-host', options.statusHost,
-    '--on-index-cleared', options.onIndexCleared,
-    '--idle-renew-ms', String(options.idleRenewMs),
-    '--log-level', options.logLevel,
-  ];
-  if (options.strip) args.push('--strip');
-  if (options.srcIgnoreKeysRegex !== undefined) args.push('--src-ignore-keys-regex', options.srcIgnoreKeysRegex.source);
-  // --reload only on the first start: a restart resumes from the recorded index.
-  if (options.reload) args.push('--reload');
-  return args;
-}
-
 export function startBundledMirror(options: MirrorOptions, log: Logger): { stop(): Promise<void> } {
-  const cli = fileURLToPath(new URL('../bin/etcd-warden.js', import.meta.url));
+  const entry = fileURLToPath(new URL('./bundled-child.js', import.meta.url));
   let child: ChildProcess | undefined;
   let stopped = false;
   let failures = 0;
@@ -40,12 +23,13 @@ export function startBundledMirror(options: MirrorOptions, log: Logger): { stop(
 
   const launch = (): void => {
     if (stopped) return;
-    const args = mirrorArgs({ ...options, reload: options.reload && first });
+    // --reload only on the first start: a restart resumes from the recorded index.
+    const run = { ...options, reload: options.reload && first };
     first = false;
     const startedAt = Date.now();
-    const running = spawn(process.execPath, [cli, ...args], {
+    const running = spawn(process.execPath, [entry], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: options.src, ETCD_WARDEN_MIRROR_DST: options.dst },
+      env: { ...process.env, [mirrorOptionsVariable]: encodeMirrorOptions(run) },
     });
     child = running;
     log.info({ pid: running.pid }, 'bundled mirror started');

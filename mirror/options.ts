@@ -1,6 +1,10 @@
-// Command-line surface of `etcd-warden mirror`, kept flag-for-flag compatible
-// with etcdmirror (wikimedia/operations-software-etcd-mirror main.py) so an
-// existing systemd unit can switch binaries without edits.
+// What one mirror runs with, however it was started: the command line
+// (bin/commands/mirror.ts, etcdmirror's flags) or the proxy's config section
+// (the bundled mirror, handed to its child process as JSON: one encoder and
+// one parser, both here).
+
+export const mirrorLogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type MirrorLogLevel = (typeof mirrorLogLevels)[number];
 
 export interface MirrorOptions {
   src: string;
@@ -15,141 +19,58 @@ export interface MirrorOptions {
   onIndexCleared: 'resync' | 'exit';
   /** How long an idle watch stays open before it is renewed (advancing the index to X-Etcd-Index). */
   idleRenewMs: number;
-  logLevel: string;
+  logLevel: MirrorLogLevel;
 }
 
-export const mirrorUsage =
-  'usage: etcd-warden mirror [--reload] [--src-prefix P] [--strip] [--dst-prefix P] ' +
-  '[--src-ignore-keys-regex RE] [--port 8000] [--status-host 0.0.0.0] ' +
-  '[--on-index-cleared resync|exit] [--idle-renew-ms 10000] [--log-level info] SRC_URL DST_URL\n' +
-  'SRC_URL and DST_URL may instead come from ETCD_WARDEN_MIRROR_SRC and ETCD_WARDEN_MIRROR_DST ' +
-  '(keeps credentials out of `ps`).';
+/** etcdmirror's defaults, where it has the setting. */
+export const mirrorDefaults = {
+  srcPrefix: '/',
+  dstPrefix: '/replica',
+  /** etcdmirror's --port: /lag and /metrics. */
+  port: 8000,
+  statusHost: '0.0.0.0',
+  onIndexCleared: 'resync',
+  // Short enough that 1000 writes elsewhere in the cluster rarely fit in one
+  // idle period, long enough that renewals cost nothing (one request).
+  idleRenewMs: 10_000,
+  logLevel: 'info',
+} as const satisfies Partial<MirrorOptions>;
 
-const logLevels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+/** The variable that carries a bundled mirror's options to its child process (not argv, which `ps` shows). */
+export const mirrorOptionsVariable = 'ETCD_WARDEN_MIRROR_OPTIONS';
 
-/** Prefixes are absolute, without a trailing slash; the root stays "/". */
-export function normalizePrefix(prefix: string): string | undefined {
-  if (!prefix.startsWith('/')) return undefined;
-  const segments = prefix.split('/').filter((segment) => segment !== '');
-  if (segments.some((segment) => segment === '.' || segment === '..')) return undefined;
-  return '/' + segments.join('/');
+/** JSON for the child process; the regex travels as its source. */
+export function encodeMirrorOptions(options: MirrorOptions): string {
+  return JSON.stringify({ ...options, srcIgnoreKeysRegex: options.srcIgnoreKeysRegex?.source });
 }
 
-function validUrl(raw: string): boolean {
-  try {
-    const url = new URL(raw);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
-export function parseMirrorArgs(
-  argv: string[],
-  env: Record<string, string | undefined> = process.env,
-): MirrorOptions | { error: string } {
-  const options: MirrorOptions = {
-    src: '',
-    dst: '',
-    srcPrefix: '/',
-    // etcdmirror's default destination prefix.
-    dstPrefix: '/replica',
-    strip: false,
-    port: 8000,
-    statusHost: '0.0.0.0',
-    reload: false,
-    onIndexCleared: 'resync',
-    // Short enough that 1000 writes elsewhere in the cluster rarely fit in one
-    // idle period, long enough that renewals cost nothing (one request).
-    idleRenewMs: 10_000,
-    logLevel: 'info',
+/** The child's one parser of its options; a process boundary, so every field is checked. */
+export function decodeMirrorOptions(json: string): MirrorOptions {
+  const value: unknown = JSON.parse(json);
+  if (typeof value !== 'object' || value === null) throw new Error(`${mirrorOptionsVariable} is not a JSON object`);
+  const field = <T>(name: string, ok: (candidate: unknown) => candidate is T): T => {
+    const candidate = (value as Record<string, unknown>)[name];
+    if (!ok(candidate)) throw new Error(`${mirrorOptionsVariable}: ${name} is missing or of the wrong type`);
+    return candidate;
   };
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string | undefined => {
-      if (inline !== undefined) return inline;
-      i += 1;
-      return argv[i];
-    };
-    switch (flag) {
-      case '--reload':
-        options.reload = true;
-        break;
-      case '--strip':
-        options.strip = true;
-        break;
-      case '-d':
-      case '--debug':
-        options.logLevel = 'debug';
-        break;
-      case '--src-prefix':
-      case '--dst-prefix': {
-        const raw = value();
-        const prefix = raw === undefined ? undefined : normalizePrefix(raw);
-        if (prefix === undefined) return { error: `${flag} needs an absolute path such as /conftool` };
-        if (flag === '--src-prefix') options.srcPrefix = prefix;
-        else options.dstPrefix = prefix;
-        break;
-      }
-      case '--src-ignore-keys-regex': {
-        const raw = value();
-        if (raw === undefined) return { error: '--src-ignore-keys-regex needs a regular expression' };
-        try {
-          options.srcIgnoreKeysRegex = new RegExp(raw);
-        } catch (error) {
-          return { error: `--src-ignore-keys-regex: ${(error as Error).message}` };
-        }
-        break;
-      }
-      case '--port': {
-        const port = Number(value());
-        if (!Number.isInteger(port) || port < 0 || port > 65535) return { error: '--port needs a port number (0-65535)' };
-        options.port = port;
-        break;
-      }
-      case '--status-host': {
-        const host = value();
-        if (host === undefined || host === '') return { error: '--status-host needs a host name or address' };
-        options.statusHost = host;
-        break;
-      }
-      case '--on-index-cleared': {
-        const mode = value();
-        if (mode !== 'resync' && mode !== 'exit') return { error: '--on-index-cleared must be resync or exit' };
-        options.onIndexCleared = mode;
-        break;
-      }
-      case '--idle-renew-ms': {
-        const ms = Number(value());
-        if (!Number.isInteger(ms) || ms < 100) return { error: '--idle-renew-ms needs an integer of at least 100' };
-        options.idleRenewMs = ms;
-        break;
-      }
-      case '--log-level': {
-        const level = value();
-        if (level === undefined || !logLevels.has(level)) return { error: `--log-level must be one of ${[...logLevels].join(', ')}` };
-        options.logLevel = level;
-        break;
-      }
-      default:
-        if (arg.startsWith('-')) return { error: `unknown flag ${arg}` };
-        positional.push(arg);
-    }
-  }
-  const src = positional[0] ?? env.ETCD_WARDEN_MIRROR_SRC;
-  const dst = positional[1] ?? env.ETCD_WARDEN_MIRROR_DST;
-  if (positional.length > 2) return { error: `unexpected argument ${positional[2] ?? ''}` };
-  if (src === undefined || src === '') return { error: 'SRC_URL is required (or ETCD_WARDEN_MIRROR_SRC)' };
-  if (dst === undefined || dst === '') return { error: 'DST_URL is required (or ETCD_WARDEN_MIRROR_DST)' };
-  if (!validUrl(src)) return { error: 'SRC_URL must be an http(s) URL' };
-  if (!validUrl(dst)) return { error: 'DST_URL must be an http(s) URL' };
-  options.src = src;
-  options.dst = dst;
-  return options;
+  const isString = (candidate: unknown): candidate is string => typeof candidate === 'string';
+  const isNumber = (candidate: unknown): candidate is number => typeof candidate === 'number';
+  const isBoolean = (candidate: unknown): candidate is boolean => typeof candidate === 'boolean';
+  const ignore = field('srcIgnoreKeysRegex', (candidate): candidate is string | undefined => candidate === undefined || typeof candidate === 'string');
+  return {
+    src: field('src', isString),
+    dst: field('dst', isString),
+    srcPrefix: field('srcPrefix', isString),
+    dstPrefix: field('dstPrefix', isString),
+    strip: field('strip', isBoolean),
+    port: field('port', isNumber),
+    statusHost: field('statusHost', isString),
+    reload: field('reload', isBoolean),
+    onIndexCleared: field('onIndexCleared', (candidate): candidate is 'resync' | 'exit' => candidate === 'resync' || candidate === 'exit'),
+    idleRenewMs: field('idleRenewMs', isNumber),
+    logLevel: field('logLevel', (candidate): candidate is MirrorLogLevel => mirrorLogLevels.some((level) => level === candidate)),
+    ...(ignore === undefined ? {} : { srcIgnoreKeysRegex: new RegExp(ignore) }),
+  };
 }
 
 /** For logs: never print the `user:pass@` part of a URL. */

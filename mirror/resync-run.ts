@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import { EtcdApiError, type EtcdClient } from './etcd/client.js';
 import { EtcdErrorCode } from './etcd/wire-error.js';
-import { destinationRoot, joinKey, type KeyMapping } from './key-mapping.js';
+import { joinKey } from './etcd/keys.js';
+import { destinationRoot, type KeyMapping } from './key-mapping.js';
 import { diffPhases, flatten, type ResyncOperation } from './resync.js';
 import { snapshot } from './source.js';
 

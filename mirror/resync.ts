@@ -2,6 +2,7 @@
 // destination, and only the differences applied. Nothing is wiped first, so a
 // resync that fails half-way leaves the replica as it was plus some correct
 // updates (etcdmirror --reload deletes everything first).
+import { isHiddenPath, relativeToPrefix } from './etcd/keys.js';
 import type { EtcdNode } from './etcd/types.js';
 
 export type FlatNode = { dir: true } | { dir: false; value: string };
@@ -83,8 +84,8 @@ export function flatten(rootNode: EtcdNode | undefined, root: string, exclude: (
   const visit = (node: EtcdNode): void => {
     // etcd omits "key" on the root node of a GET /v2/keys/.
     const key = typeof node.key === 'string' ? node.key : '/';
-    const relative = root === '/' ? (key === '/' ? '' : key) : key.slice(root.length);
-    if (relative !== '' && relative.split('/').some((segment) => segment.startsWith('_'))) return;
+    const relative = relativeToPrefix(key, root);
+    if (relative === undefined || isHiddenPath(relative)) return;
     if (relative !== '' && exclude(relative)) return;
     if (relative !== '') tree.set(relative, node.dir === true ? { dir: true } : { dir: false, value: node.value ?? '' });
     for (const child of node.nodes ?? []) visit(child);

@@ -1,6 +1,8 @@
 // Capped exponential backoff shared by every retry loop in the mirror
 // (source watch, destination writes, index records): 100 ms → 5 s.
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { describeError, isTransient } from './etcd/client.js';
 
 export class MirrorStoppedError extends Error {
   readonly code = 'ETCD_WARDEN_STOPPED';
@@ -30,5 +32,20 @@ export class Backoff {
       throw new MirrorStoppedError();
     }
     return ms;
+  }
+}
+
+/** Retries `work` on transient errors (isTransient) until it works or `stopping` aborts. */
+export async function withRetry<T>(what: string, work: () => Promise<T>, stopping: AbortSignal, log: Logger, context: Record<string, unknown> = {}): Promise<T> {
+  const backoff = new Backoff();
+  for (;;) {
+    if (stopping.aborted) throw new MirrorStoppedError();
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      log.warn({ ...context, err: describeError(error) }, `${what} failed, retrying`);
+      await backoff.wait(stopping);
+    }
   }
 }

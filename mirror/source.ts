@@ -17,7 +17,10 @@
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { EtcdApiError, EtcdRequestError, describeError, etcdIndexHeader, keyPath, type EtcdClient } from './etcd/client.js';
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './etcd/wire-error.js';
-import { parseEventBody, type EtcdNode } from './etcd/types.js';
+import { parseEventBody, type EtcdNode, type RawEvent } from './etcd/types.js';
+
+// What a watch delivers, named where the watch is.
+export type { RawEvent } from './etcd/types.js';
 
 export class IndexClearedError extends Error {
   readonly code = 'ETCD_WARDEN_INDEX_CLEARED';
@@ -27,12 +30,6 @@ export class IndexClearedError extends Error {
   ) {
     super(`source history no longer holds index ${waitIndex}: ${wire.message} (${wire.cause}), source index ${wire.index}`);
   }
-}
-
-export interface RawEvent {
-  action: string;
-  node: EtcdNode;
-  prevNode?: EtcdNode;
 }
 
 export type WatchMode = 'poll' | 'stream';
@@ -64,8 +61,6 @@ export async function watchOnce(
   signal: AbortSignal,
   handlers: WatchHandlers,
 ): Promise<WatchRound> {
-  const query = new URLSearchParams({ wait: 'true', recursive: 'true', waitIndex: String(waitIndex) });
-  if (mode === 'stream') query.set('stream', 'true');
   const abort = new AbortController();
   const onOuterAbort = (): void => abort.abort();
   signal.addEventListener('abort', onOuterAbort, { once: true });
@@ -84,15 +79,8 @@ export async function watchOnce(
   let response: Dispatcher.ResponseData;
   const path = keyPath(prefix);
   try {
-    response = await client.pool.request({
-      method: 'GET',
-      path: `${path}?${query.toString()}`,
-      headers: client.headers(),
-      signal: abort.signal,
-      headersTimeout: idleMs + 5_000,
-      // Our own idle timer is the bound; undici's is a backstop.
-      bodyTimeout: idleMs + 5_000,
-    });
+    // Our own idle timer is the bound; undici's timeout is a backstop.
+    response = await client.openWatch(prefix, { waitIndex, recursive: true, stream: mode === 'stream', signal: abort.signal, timeoutMs: idleMs + 5_000 });
   } catch (error) {
     clearTimeout(timer);
     signal.removeEventListener('abort', onOuterAbort);

@@ -1,6 +1,7 @@
 // Per-prefix ACLs on path-segment boundaries: `/conftool` covers `/conftool`
 // and `/conftool/x`, never `/conftoolx` (the string-prefix match of
 // http-proxy-middleware is the anti-example).
+import { covers } from '../mirror/etcd/keys.js';
 
 /** `anyone` is an empty user list in the config: no authentication needed. */
 export type AclUsers = { readonly kind: 'anyone' } | { readonly kind: 'users'; readonly users: ReadonlySet<string> };
@@ -23,11 +24,6 @@ export function compileAcl(map: Readonly<Record<string, readonly string[]>>): Ac
   }));
   rules.sort((a, b) => b.prefix.length - a.prefix.length);
   return { rules };
-}
-
-/** True when `key` is `prefix` itself or lies below it. */
-export function covers(prefix: string, key: string): boolean {
-  return prefix === '/' || key === prefix || key.startsWith(prefix + '/');
 }
 
 export function aclFor(acl: Acl, key: string): AclRule | undefined {

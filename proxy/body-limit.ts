@@ -1,6 +1,6 @@
 // Request bodies stream to etcd unbuffered; this counts them on the way and
 // stops a body that grows past the limit (a declared Content-Length over the
-// limit is refused before anything is forwarded).
+// limit is refused before anything is forwarded: limits.ts).
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class BodyTooLargeError extends Error {
@@ -9,10 +9,6 @@ export class BodyTooLargeError extends Error {
     super(`request body exceeds ${limitBytes} bytes`);
     this.name = 'BodyTooLargeError';
   }
-}
-
-export function declaredLengthExceeds(contentLength: string | undefined, limitBytes: number): boolean {
-  return contentLength !== undefined && Number(contentLength) > limitBytes;
 }
 
 export function limitBody(limitBytes: number): Transform {

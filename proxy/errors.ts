@@ -1,6 +1,6 @@
 // Every error the proxy answers itself, in one vocabulary: an etcd-style wire
 // body (so python-etcd, confd and etcdctl raise the exception they already
-// know) plus the HTTP status and extra headers. One writer: server.ts.
+// know) plus the HTTP status and extra headers. One writer: respond.ts.
 import { EtcdErrorCode, type EtcdWireError } from '../mirror/etcd/wire-error.js';
 
 export interface ProxyError {

@@ -1,14 +1,19 @@
-// The request decision of SPEC §1, in its order, as pure functions:
-// normalised request → read-only → reads → write ACL → non-key endpoints.
-// `gate` says what a request needs; `authorize` turns that plus the verified
-// identity into the final decision. Neither touches the network.
+// What a parsed request needs, by SPEC §1's rules in their order, as pure
+// functions: read-only → reads → write ACL → non-key endpoints. `gate` says
+// what a request needs (a verdict now, or a user it must authenticate as);
+// `authorize` turns that plus the proven identity into the verdict. Neither
+// touches the network; decide.ts runs them between the other stages.
 import { subtreeRequirement, userSatisfies, type Acl } from './acl.js';
 import { endpointPolicy } from './endpoints.js';
 import { forbiddenError, methodNotAllowedError, notFoundError, unauthorizedError, type ProxyError } from './errors.js';
 import { readOnlyGate } from './readonly.js';
 import { isReadMethod, type EtcdRequest } from './request.js';
 
-/** `denied-limit`: a resource limit (connections, header fields) refused the request before any decision. */
+/**
+ * How the access log and the metrics name a decision. `denied-limit`: a
+ * resource limit (connections, header fields, request line) refused the
+ * request before any other stage (decide.ts).
+ */
 export type DecisionLabel = 'allowed' | 'denied-auth' | 'denied-readonly' | 'denied-acl' | 'denied-limit' | 'bad-request';
 
 export interface AccessPolicy {
@@ -19,12 +24,17 @@ export interface AccessPolicy {
   readonly admins: ReadonlySet<string>;
 }
 
-export type Decision =
+export type Verdict =
   | { readonly kind: 'allow'; readonly label: 'allowed'; readonly user?: string }
   | { readonly kind: 'deny'; readonly label: DecisionLabel; readonly error: ProxyError };
 
+/**
+ * What a request needs, whatever its protocol: a verdict already, or a user
+ * the client must prove to be. The v2 gate below makes one from an
+ * EtcdRequest; authentication and authorisation (decide.ts) only read this.
+ */
 export type GateResult =
-  | Decision
+  | Verdict
   | {
       readonly kind: 'authenticate';
       /** Whether a verified user may go ahead. */
@@ -37,7 +47,7 @@ export type GateResult =
 export type Identity = { readonly kind: 'anonymous' } | { readonly kind: 'rejected' } | { readonly kind: 'user'; readonly user: string };
 
 const keysMethods = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'POST', 'DELETE'];
-const allow: Decision = { kind: 'allow', label: 'allowed' };
+const allow: Verdict = { kind: 'allow', label: 'allowed' };
 
 export function gate(request: EtcdRequest, policy: AccessPolicy): GateResult {
   const readOnly = readOnlyGate(policy.readOnly, request.method);
@@ -71,7 +81,7 @@ export function gate(request: EtcdRequest, policy: AccessPolicy): GateResult {
   return { kind: 'authenticate', permits: (user) => policy.admins.has(user), needs: 'an admin' };
 }
 
-export function authorize(result: GateResult, identity: Identity): Decision {
+export function authorize(result: GateResult, identity: Identity): Verdict {
   if (result.kind !== 'authenticate') return result;
   if (identity.kind === 'user' && result.permits(identity.user)) return { kind: 'allow', label: 'allowed', user: identity.user };
   return { kind: 'deny', label: 'denied-auth', error: unauthorizedError() };

@@ -4,19 +4,12 @@
 // On a replica (read-only) the proxy follows that key in its local etcd, so
 // every read can say how old the replica's view of the primary is. The role
 // follows the read-only switch, so a switchover (a SIGHUP) swaps it.
-import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { encodePath } from './path.js';
-import type { Upstream } from './upstream.js';
-
-export interface HeartbeatSettings {
-  /** Written on the primary; a non-hidden key under the replicated prefix. */
-  readonly key: string;
-  /** Followed on a replica; defaults to `key` (the mirror keeps the layout). */
-  readonly followKey: string;
-  readonly intervalMs: number;
-}
+import type { HeartbeatSection } from '../config/schema.js';
+import { EtcdApiError, EtcdClient } from '../mirror/etcd/client.js';
+import { EtcdErrorCode } from '../mirror/etcd/wire-error.js';
+import type { UpstreamOptions } from './upstream.js';
 
 export type HeartbeatRole = 'writer' | 'follower';
 
@@ -28,16 +21,19 @@ const retryMs = 1000;
 
 export class Heartbeat {
   private readonly stopping = new AbortController();
+  /** Its own connection to the local etcd: stopping closes it, which ends a write or a wait at once. */
+  private readonly etcd: EtcdClient;
   private lastBeatMs: number | undefined;
   private readonly done: Promise<void>;
 
   constructor(
     readonly role: HeartbeatRole,
-    private readonly settings: HeartbeatSettings,
-    private readonly upstream: Upstream,
+    private readonly settings: HeartbeatSection,
+    upstream: UpstreamOptions,
     private readonly log: Logger,
     private readonly observer: HeartbeatObserver,
   ) {
+    this.etcd = new EtcdClient(upstream.origin.origin, { connections: 1, timeoutMs: upstream.requestTimeoutMs, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) });
     this.done = role === 'writer' ? this.write() : this.follow();
   }
 
@@ -49,24 +45,15 @@ export class Heartbeat {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    await this.etcd.close();
     await this.done;
   }
 
   private async write(): Promise<void> {
-    const path = encodePath('/v2/keys' + this.settings.key);
     let failing = false;
     while (!this.stopping.signal.aborted) {
       try {
-        const response = await this.upstream.request({
-          method: 'PUT',
-          path,
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: Readable.from([`value=${encodeURIComponent(new Date().toISOString())}`]),
-          watch: false,
-          signal: this.stopping.signal,
-        });
-        await response.body.dump();
-        if (response.statusCode >= 300) throw new Error(`etcd answered ${response.statusCode}`);
+        await this.etcd.put(this.settings.key, { value: new Date().toISOString() });
         this.observer.written('success');
         if (failing) this.log.info({ key: this.settings.key }, 'heartbeat writes recovered');
         failing = false;
@@ -81,46 +68,27 @@ export class Heartbeat {
   }
 
   private async follow(): Promise<void> {
-    const keyPath = encodePath('/v2/keys' + this.settings.followKey);
+    const key = this.settings.followKey;
     let waitIndex: number | undefined;
     while (!this.stopping.signal.aborted) {
       try {
-        const response = await this.upstream.request({
-          method: 'GET',
-          path: waitIndex === undefined ? keyPath : `${keyPath}?wait=true&waitIndex=${waitIndex}`,
-          headers: {},
-          body: null,
-          watch: waitIndex !== undefined,
-          signal: this.stopping.signal,
-        });
-        const text = await response.body.text();
-        const next = this.absorb(response.statusCode, response.headers['x-etcd-index'], text);
-        if (next === 'reread') {
+        const { node } = waitIndex === undefined ? await this.etcd.get(key) : await this.etcd.waitForChange(key, waitIndex);
+        const beat = Date.parse(node.value ?? '');
+        if (Number.isFinite(beat)) this.lastBeatMs = Math.max(this.lastBeatMs ?? 0, beat);
+        waitIndex = node.modifiedIndex + 1;
+      } catch (error) {
+        if (this.stopping.signal.aborted) return;
+        // Key not written yet: wait for its creation from the current index
+        // (an etcd error carries the store's index). History cleared (401)
+        // or anything unexpected: read the key again.
+        if (error instanceof EtcdApiError && error.wire.errorCode === EtcdErrorCode.KeyNotFound) {
+          waitIndex = error.wire.index + 1;
+        } else {
           waitIndex = undefined;
           await this.sleep(retryMs);
-        } else {
-          waitIndex = next;
         }
-      } catch {
-        if (this.stopping.signal.aborted) return;
-        waitIndex = undefined;
-        await this.sleep(retryMs);
       }
     }
-  }
-
-  /** Reads one answer about the heartbeat key; returns the next index to wait for. */
-  private absorb(status: number, etcdIndex: string | string[] | undefined, text: string): number | 'reread' {
-    const body = JSON.parse(text) as { node?: { value?: string; modifiedIndex?: number }; errorCode?: number };
-    if (status === 200 && body.node?.modifiedIndex !== undefined) {
-      const beat = Date.parse(body.node.value ?? '');
-      if (Number.isFinite(beat)) this.lastBeatMs = Math.max(this.lastBeatMs ?? 0, beat);
-      return body.node.modifiedIndex + 1;
-    }
-    // Key not written yet: wait for its creation from the current index.
-    if (status === 404 && typeof etcdIndex === 'string') return Number(etcdIndex) + 1;
-    // History cleared (errorCode 401) or anything unexpected: read the key again.
-    return 'reread';
   }
 
   /** Waits, or returns early on stop; the abort listener goes away with the timer. */

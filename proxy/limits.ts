@@ -1,19 +1,39 @@
-// What one client can make the proxy hold: connections, header bytes and
-// fields, time to send a request. Node enforces the byte and time bounds in
-// its parser; this module adds what Node does not do the way we need:
-// - a connection cap that answers etcd-style instead of resetting (Node's own
-//   server.maxConnections closes the socket without a word);
-// - a header-count bound that refuses (Node's maxHeadersCount silently drops
-//   the extra fields, and a dropped Content-Type makes etcd store "");
-// - parse errors answered with etcd-shaped bodies, not fastify's.
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
-import type { ClientLimits, Timeouts } from '../config/schema.js';
-import { EtcdErrorCode, serializeWireError } from '../mirror/etcd/wire-error.js';
+// Stage 0 of the request decision: what one request may ask of the proxy
+// before anything else is looked at. The connection cap is counted by the
+// listener (listener.ts) and only read here; header fields are counted here
+// because Node's maxHeadersCount silently drops the extra fields (and a
+// dropped Content-Type makes etcd store "").
+import type { ClientLimits } from '../config/schema.js';
+import { EtcdErrorCode } from '../mirror/etcd/wire-error.js';
 import type { ProxyError } from './errors.js';
 
-/** How long a connection over the cap may stay open waiting to send the request we refuse. */
-const overCapLingerMs = 2_000;
+export interface LimitRefusal {
+  readonly error: ProxyError;
+  /** For the access log. */
+  readonly reason: string;
+}
+
+/** What the limits look at, read off the raw request before it is parsed. */
+export interface RequestSize {
+  /** The connection was accepted over limits.maxConnections. */
+  readonly overConnectionCap: boolean;
+  readonly headerCount: number;
+}
+
+export function connectionAndHeaderLimits(request: RequestSize, limits: ClientLimits): LimitRefusal | undefined {
+  if (request.overConnectionCap) {
+    return { error: tooManyConnectionsError(limits.maxConnections), reason: `over limits.maxConnections (${limits.maxConnections})` };
+  }
+  if (request.headerCount > limits.maxHeaderCount) {
+    return { error: headersTooLargeError(`At most ${limits.maxHeaderCount} header fields are accepted`), reason: `over limits.maxHeaderCount (${limits.maxHeaderCount})` };
+  }
+  return undefined;
+}
+
+/** Header fields in a request, from Node's raw list (name, value, name, value…). */
+export function headerCount(rawHeaders: readonly string[]): number {
+  return rawHeaders.length / 2;
+}
 
 export function tooManyConnectionsError(limit: number): ProxyError {
   return {
@@ -25,92 +45,6 @@ export function tooManyConnectionsError(limit: number): ProxyError {
 
 export function headersTooLargeError(cause: string): ProxyError {
   return { status: 431, headers: { connection: 'close' }, body: { errorCode: 0, message: 'Request header fields too large', cause, index: 0 } };
-}
-
-/** Node server options derived from the limits (fixed for the life of the listener). */
-export function serverLimitOptions(limits: ClientLimits, timeouts: Timeouts): { maxHeaderSize: number; connectionsCheckingInterval: number } {
-  return {
-    maxHeaderSize: limits.maxHeaderBytes,
-    // Node checks headersTimeout/requestTimeout only on this tick (default
-    // 30 s), so a 30 s headers timeout could hold a slowloris socket for 60 s.
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(Math.min(timeouts.clientHeadersMs, timeouts.clientRequestMs) / 4))),
-  };
-}
-
-/**
- * Counts open client connections from the moment TCP is accepted (before any
- * TLS handshake). A connection over the cap is remembered by its address and
- * port (the same for the raw socket and the TLS socket over it), answered
- * 503 on its first request, never forwarded, and closed after a short linger
- * if it sends nothing.
- */
-export class ConnectionCap {
-  private open = 0;
-  private readonly refused = new Set<string>();
-
-  constructor(private readonly limit: () => number) {}
-
-  get size(): number {
-    return this.open;
-  }
-
-  admit(socket: Socket): void {
-    this.open += 1;
-    const id = socketId(socket);
-    let timer: NodeJS.Timeout | undefined;
-    if (this.open > this.limit() && id !== undefined) {
-      this.refused.add(id);
-      timer = setTimeout(() => socket.destroy(), overCapLingerMs);
-      timer.unref();
-    }
-    socket.once('close', () => {
-      this.open -= 1;
-      if (id !== undefined) this.refused.delete(id);
-      clearTimeout(timer);
-    });
-  }
-
-  refuses(socket: Socket): boolean {
-    const id = socketId(socket);
-    return id !== undefined && this.refused.has(id);
-  }
-}
-
-function socketId(socket: Socket): string | undefined {
-  if (socket.remoteAddress === undefined || socket.remotePort === undefined) return undefined;
-  return `${socket.remoteAddress}|${socket.remotePort}`;
-}
-
-/** Header fields in a request, from Node's raw list (name, value, name, value…). */
-export function headerCount(rawHeaders: readonly string[]): number {
-  return rawHeaders.length / 2;
-}
-
-/**
- * Answers what Node's parser refuses before any request object exists
- * (oversized headers, a bad request line, a slow client) with an etcd-shaped
- * body, then closes: after a parse error the connection's framing is unknown.
- */
-export function answerClientError(error: Error & { code?: string }, socket: Socket, limits: ClientLimits): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  let status = 400;
-  let cause = 'The request could not be parsed as HTTP/1.1';
-  if (error.code === 'HPE_HEADER_OVERFLOW') {
-    status = 431;
-    cause = `The request line and headers may hold at most ${limits.maxHeaderBytes} bytes`;
-  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    status = 408;
-    cause = 'The request was not received in time';
-  }
-  const body = serializeWireError({ errorCode: status === 400 ? EtcdErrorCode.InvalidForm : 0, message: STATUS_CODES[status] ?? 'Bad Request', cause, index: 0 }) + '\n';
-  // As Node's own handler: only on a connection that has not answered
-  // anything yet, or the bytes would land in the middle of a response.
-  if (socket.writable && socket.bytesWritten === 0) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
 }
 
 // etcd's client port sits behind cmux, whose HTTP/1 matcher reads the request
@@ -129,4 +63,9 @@ export function uriTooLongError(): ProxyError {
     status: 414,
     body: { errorCode: 0, message: 'URI too long', cause: `etcd reads at most ${etcdMaxRequestLineBytes} bytes of request line`, index: 0 },
   };
+}
+
+/** A declared Content-Length over the limit is refused before anything is forwarded (body-limit.ts stops the rest). */
+export function declaredLengthExceeds(contentLength: string | undefined, limitBytes: number): boolean {
+  return contentLength !== undefined && Number(contentLength) > limitBytes;
 }

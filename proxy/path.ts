@@ -1,6 +1,7 @@
 // How etcd (Go's net/http + etcd's v2http) turns a request path into a key,
 // reproduced so the proxy decides on the key etcd will act on. Evidence for
 // every rule here: research/etcd-v2-notes.md §1.
+import { cleanPath } from '../mirror/etcd/keys.js';
 
 export type PathDecoding =
   | { readonly ok: true; readonly path: string }
@@ -37,28 +38,11 @@ export function decodePath(rawPath: string): PathDecoding {
   } catch {
     return { ok: false, reason: 'the decoded path is not valid UTF-8' };
   }
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(decoded)) {
     return { ok: false, reason: 'the decoded path holds a control character' };
   }
   return { ok: true, path: decoded };
-}
-
-/**
- * Go's path.Clean: collapses `//`, removes `.` segments, resolves `..`
- * (never above the root), drops a trailing slash. Operates on decoded paths
- * that start with `/`.
- */
-export function cleanPath(path: string): string {
-  const out: string[] = [];
-  for (const segment of path.split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') {
-      out.pop();
-      continue;
-    }
-    out.push(segment);
-  }
-  return '/' + out.join('/');
 }
 
 /**

@@ -1,7 +1,8 @@
 // Parse once: the raw request line becomes a typed EtcdRequest, and every
 // later decision (read-only, ACL, auth) works on that value, never on the raw
 // URL again. Modelled on etcd's parseKeyRequest (v2http/client.go).
-import { cleanPath, decodePath, encodePath, muxCanonicalPath } from './path.js';
+import { cleanPath } from '../mirror/etcd/keys.js';
+import { decodePath, encodePath, muxCanonicalPath } from './path.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'OPTIONS' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
 

@@ -1,7 +1,7 @@
-// The wiring, in one place: one onRequest hook runs the pure stages
-// (parse → gate → authenticate → authorize) and one handler hands the
-// request to forward.ts, which streams it to etcd. Reading this file and
-// gate.ts tells the whole request path.
+// The wiring, in one place: one onRequest hook hands what it reads off the
+// request to decide.ts (the whole decision, in order) and writes the answer;
+// one handler hands an allowed request to forward.ts, which streams it to
+// etcd. Reading this file and decide.ts tells the whole request path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
@@ -12,22 +12,21 @@ import type { LoadedConfig } from '../config/load.js';
 import { logAccess, type AccessRecord } from './access-log.js';
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
-import { authenticate } from './authenticate.js';
-import { declaredLengthExceeds, limitBody } from './body-limit.js';
+import { limitBody } from './body-limit.js';
+import { ClientRegistry } from './clients.js';
+import { decide, type Decision, type DecisionServices, type InboundRequest } from './decide.js';
 import { badRequestError, payloadTooLargeError, serviceUnavailableError, type ProxyError } from './errors.js';
 import { Forwarder } from './forward.js';
-import { authorize, gate, type Identity } from './gate.js';
+import type { DecisionLabel } from './gate.js';
+import { Heartbeat } from './heartbeat.js';
+import { headerCount } from './limits.js';
+import { answerClientError, ConnectionCap, serverLimitOptions } from './listener.js';
 import type { ProxyMetrics } from './metrics.js';
-import { isReadMethod, loggableTarget, parseEtcdRequest, type EtcdRequest } from './request.js';
-import { ClientRegistry } from './clients.js';
-import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
-import { compileRuntime, type Runtime } from './runtime.js';
+import { loggableTarget, type EtcdRequest } from './request.js';
 import { writeProxyError } from './respond.js';
+import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
+import { maxStalenessHeader } from './staleness.js';
 import { tlsOptions } from './tls.js';
-import { maxStalenessHeader, stalenessGate } from './staleness.js';
-import {
-  answerClientError, ConnectionCap, headerCount, headersTooLargeError, serverLimitOptions, tooManyConnectionsError, upstreamRequestLineTooLong, uriTooLongError,
-} from './limits.js';
 import { OpenWatches } from './watch.js';
 
 declare module 'fastify' {
@@ -47,10 +46,11 @@ export interface ProxyDependencies {
 
 export class ProxyServer {
   readonly fastify: FastifyInstance;
-  private runtime: Runtime;
+  private currentRuntime: Runtime;
   private readonly watches = new OpenWatches();
-  private readonly connectionCap = new ConnectionCap(() => this.runtime.loaded.config.limits.maxConnections);
+  private readonly connectionCap = new ConnectionCap(() => this.currentRuntime.limits.maxConnections);
   private readonly forwarder: Forwarder;
+  private readonly services: DecisionServices;
   readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
 
@@ -58,14 +58,16 @@ export class ProxyServer {
     loaded: LoadedConfig,
     private readonly deps: ProxyDependencies,
   ) {
-    this.runtime = compileRuntime(loaded);
-    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replicaAge() });
-    const { timeouts, limits } = loaded.config;
+    const runtime = compileRuntime(loaded);
+    this.currentRuntime = runtime;
+    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replica()?.ageSeconds() });
+    this.services = { verifier: deps.verifier, limiter: deps.limiter, replica: () => this.replica() };
+    const { timeouts, limits, tls } = runtime;
     // Header size and the timeout checking tick are fixed when the listener is made.
     const nodeLimits = serverLimitOptions(limits, timeouts);
     this.fastify = Fastify({
       // A TLS client that never finishes its handshake is a slowloris too.
-      ...(loaded.tls === undefined ? { http: nodeLimits } : { https: { ...tlsOptions(loaded.tls), ...nodeLimits, handshakeTimeout: timeouts.clientHeadersMs } }),
+      ...(tls === undefined ? { http: nodeLimits } : { https: { ...tlsOptions(tls), ...nodeLimits, handshakeTimeout: timeouts.clientHeadersMs } }),
       logger: false,
       // A watch is an idle connection for hours: no socket inactivity timeout.
       connectionTimeout: 0,
@@ -73,16 +75,12 @@ export class ProxyServer {
       requestTimeout: timeouts.clientRequestMs,
       keepAliveTimeout: timeouts.clientKeepAliveMs,
       return503OnClosing: false,
-      clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.runtime.loaded.config.limits),
+      clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.currentRuntime.limits),
       frameworkErrors: (error, request, reply) => {
         // Not error.message: fastify's quotes the whole URL back, query values included.
         const cause = (error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed';
         // Rejected before our hook runs: still one access line, like every request.
-        const unparsed = loggableTarget(request.raw.url ?? '');
-        const access = this.startRecord(request.raw, reply.raw, unparsed.target, unparsed.query, false);
-        access.decision = 'bad-request';
-        access.reason = cause;
-        request.access = access;
+        request.access = this.startRecord(request.raw, reply.raw, unparsed(request.raw, 'bad-request', cause), process.hrtime.bigint());
         void this.sendError(reply, request, badRequestError(cause));
       },
     }) as unknown as FastifyInstance;
@@ -97,74 +95,57 @@ export class ProxyServer {
     this.fastify.decorateRequest('access', null);
     this.fastify.removeAllContentTypeParsers();
     this.fastify.addContentTypeParser('*', (request, payload, done) => {
-      const limit = request.runtime?.loaded.config.maxBodyBytes ?? 0;
-      done(null, (payload as Readable).pipe(limitBody(limit)));
+      done(null, (payload as Readable).pipe(limitBody(request.runtime?.maxBodyBytes ?? 0)));
     });
-    this.fastify.addHook('onRequest', (request, reply) => this.decide(request, reply));
+    this.fastify.addHook('onRequest', (request, reply) => this.onRequest(request, reply));
     const forward = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.forward(request, reply);
     this.fastify.all('*', forward);
     this.fastify.setNotFoundHandler(forward);
     this.fastify.setErrorHandler((error, request, reply) => {
       this.deps.log.error({ err: error, method: request.method }, 'unexpected error while handling a request');
+      // Thrown before the decision was told: still one access line.
+      request.access ??= this.startRecord(request.raw, reply.raw, unparsed(request.raw, 'allowed', undefined), process.hrtime.bigint());
       const status = (error as { statusCode?: number }).statusCode;
-      void this.sendError(reply, request, status === 413 ? payloadTooLargeError(this.runtime.loaded.config.maxBodyBytes) : serviceUnavailableError('internal proxy error'));
+      void this.sendError(reply, request, status === 413 ? payloadTooLargeError(this.currentRuntime.maxBodyBytes) : serviceUnavailableError('internal proxy error'));
     });
-    this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
-    if (loaded.tls !== undefined) this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
+    this.deps.metrics.readOnly.set(runtime.readOnly ? 1 : 0);
+    if (tls !== undefined) this.deps.metrics.certificateExpiry.set(tls.notAfter.getTime() / 1000);
     this.deps.metrics.followReplicaAge(() => this.heartbeat?.ageSeconds());
-    this.heartbeat = this.startHeartbeat(this.runtime);
+    this.heartbeat = this.startHeartbeat(runtime);
   }
 
-  /** The primary (read-write) writes heartbeats; a replica (read-only) follows them. */
-  private startHeartbeat(runtime: Runtime): Heartbeat | undefined {
-    const settings = runtime.loaded.config.heartbeat;
-    if (settings === undefined) return undefined;
-    const role: HeartbeatRole = runtime.policy.readOnly ? 'follower' : 'writer';
-    return new Heartbeat(role, settings, runtime.upstream, this.deps.log, {
-      written: (result) => this.deps.metrics.heartbeatWrites.inc({ result }),
-    });
-  }
-
-  /** Seconds behind the primary, when this proxy follows heartbeats. */
-  private replicaAge(): number | undefined {
-    return this.heartbeat?.role === 'follower' ? this.heartbeat.ageSeconds() : undefined;
+  /** What requests starting now are decided and forwarded with. */
+  get runtime(): Runtime {
+    return this.currentRuntime;
   }
 
   get openWatches(): number {
     return this.watches.size;
   }
 
-  get current(): LoadedConfig {
-    return this.runtime.loaded;
-  }
-
   async listen(): Promise<string> {
-    const { host, port } = this.runtime.loaded.config.listen;
+    const { host, port } = this.currentRuntime.listen;
     return this.fastify.listen({ host, port });
   }
 
-  /** Swaps in a new config; open connections and watches keep going. */
-  reload(loaded: LoadedConfig): string[] {
-    const notes: string[] = [];
-    const previous = this.runtime;
-    const before = previous.loaded.config;
-    if (before.listen.host !== loaded.config.listen.host || before.listen.port !== loaded.config.listen.port) {
-      notes.push('listen changed: takes effect at the next restart');
+  /** Swaps in a new config; open connections and watches keep going. Returns what waits for a restart. */
+  reload(loaded: LoadedConfig): readonly string[] {
+    const previous = this.currentRuntime;
+    const next = compileRuntime(loaded, previous);
+    const change = runtimeChange(previous, next);
+    if (change.certificate !== undefined) {
+      (this.fastify.server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext(tlsOptions(change.certificate));
+      this.deps.metrics.certificateExpiry.set(change.certificate.notAfter.getTime() / 1000);
     }
-    if ((before.tls === undefined) !== (loaded.tls === undefined)) notes.push('turning TLS on or off takes effect at the next restart');
-    else if (loaded.tls !== undefined) {
-      (this.fastify.server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext(tlsOptions(loaded.tls));
-      this.deps.metrics.certificateExpiry.set(loaded.tls.notAfter.getTime() / 1000);
-    }
-    this.runtime = compileRuntime(loaded, previous);
-    if (JSON.stringify(before.heartbeat) !== JSON.stringify(loaded.config.heartbeat) || before.readOnly !== loaded.config.readOnly || this.runtime.upstream !== previous.upstream) {
+    this.currentRuntime = next;
+    if (change.heartbeatChanged) {
       void this.heartbeat?.stop();
-      this.heartbeat = this.startHeartbeat(this.runtime);
+      this.heartbeat = this.startHeartbeat(next);
     }
-    if (this.runtime.upstream !== previous.upstream) void previous.upstream.close();
-    this.deps.verifier.replaceTable(loaded.users);
-    this.deps.metrics.readOnly.set(loaded.config.readOnly ? 1 : 0);
-    return notes;
+    if (change.upstreamReplaced) void previous.upstream.close();
+    this.deps.verifier.replaceTable(next.users);
+    this.deps.metrics.readOnly.set(next.readOnly ? 1 : 0);
+    return change.atNextRestart;
   }
 
   /** Stops accepting, ends open watches, gives ordinary requests a grace period. */
@@ -172,7 +153,7 @@ export class ProxyServer {
     await this.heartbeat?.stop();
     const closing = this.fastify.close();
     this.watches.endAll();
-    const grace = this.runtime.loaded.config.timeouts.shutdownGraceMs;
+    const grace = this.currentRuntime.timeouts.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), grace);
@@ -184,85 +165,57 @@ export class ProxyServer {
       this.fastify.server.closeAllConnections();
       await closing;
     }
-    await this.runtime.upstream.destroy();
+    await this.currentRuntime.upstream.destroy();
   }
 
-  private async decide(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const runtime = this.runtime;
+  /** The primary (read-write) writes heartbeats; a replica (read-only) follows them. */
+  private startHeartbeat(runtime: Runtime): Heartbeat | undefined {
+    if (runtime.heartbeat === undefined) return undefined;
+    return new Heartbeat(runtime.readOnly ? 'follower' : 'writer', runtime.heartbeat, runtime.upstreamOptions, this.deps.log, {
+      written: (result) => this.deps.metrics.heartbeatWrites.inc({ result }),
+    });
+  }
+
+  /** The heartbeat this proxy follows, when it is a replica. */
+  private replica(): Heartbeat | undefined {
+    return this.heartbeat?.role === 'follower' ? this.heartbeat : undefined;
+  }
+
+  private async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const started = process.hrtime.bigint();
+    const runtime = this.currentRuntime;
     const raw = request.raw;
-    const parsed = parseEtcdRequest(raw.method ?? '', raw.url ?? '', raw.headers.upgrade !== undefined);
-    const logged = parsed.ok ? { target: parsed.request.kind === 'keys' ? parsed.request.key : parsed.request.path, query: parsed.request.query } : loggableTarget(raw.url ?? '');
-    const access = this.startRecord(raw, reply.raw, logged.target, logged.query, parsed.ok && parsed.request.kind === 'keys' && parsed.request.watch);
+    const decision = await decide(this.inbound(raw), runtime, this.services);
+    const access = this.startRecord(raw, reply.raw, decision, started);
+    if (decision.authFailure !== undefined) this.deps.metrics.authFailures.inc({ reason: decision.authFailure });
     request.access = access;
     request.runtime = runtime;
-
-    if (this.connectionCap.refuses(raw.socket)) {
-      access.decision = 'denied-limit';
-      access.reason = `over limits.maxConnections (${runtime.loaded.config.limits.maxConnections})`;
-      return this.sendError(reply, request, tooManyConnectionsError(runtime.loaded.config.limits.maxConnections));
-    }
-    if (headerCount(raw.rawHeaders) > runtime.loaded.config.limits.maxHeaderCount) {
-      access.decision = 'denied-limit';
-      access.reason = `over limits.maxHeaderCount (${runtime.loaded.config.limits.maxHeaderCount})`;
-      return this.sendError(reply, request, headersTooLargeError(`At most ${runtime.loaded.config.limits.maxHeaderCount} header fields are accepted`));
-    }
-
-    if (!parsed.ok) {
-      access.decision = 'bad-request';
-      if (parsed.answer.kind === 'redirect') {
-        access.reason = 'non-canonical path, redirected as etcd would';
+    switch (decision.kind) {
+      case 'allow':
+        request.etcd = decision.request;
+        return;
+      case 'redirect':
         reply.hijack();
-        reply.raw.writeHead(301, { location: parsed.answer.location, 'content-length': '0' });
+        reply.raw.writeHead(301, { location: decision.location, 'content-length': '0' });
         reply.raw.end();
         return;
-      }
-      access.reason = parsed.answer.reason;
-      return this.sendError(reply, request, badRequestError(parsed.answer.reason));
+      case 'refuse':
+        return this.sendError(reply, request, decision.error);
     }
-    const etcd = parsed.request;
-    if (upstreamRequestLineTooLong(etcd.method, etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query))) {
-      access.decision = 'denied-limit';
-      access.reason = 'request line too long for etcd';
-      return this.sendError(reply, request, uriTooLongError());
-    }
-    if (declaredLengthExceeds(raw.headers['content-length'], runtime.loaded.config.maxBodyBytes)) {
-      access.decision = 'bad-request';
-      return this.sendError(reply, request, payloadTooLargeError(runtime.loaded.config.maxBodyBytes));
-    }
+  }
 
-    const gated = gate(etcd, runtime.policy);
-    let identity: Identity = { kind: 'anonymous' };
-    if (gated.kind === 'authenticate') {
-      const outcome = await authenticate(raw.headers.authorization, access.remote, this.deps.verifier, this.deps.limiter);
-      if (outcome.kind === 'refused') {
-        access.decision = 'denied-auth';
-        access.reason = outcome.reason;
-        this.deps.metrics.authFailures.inc({ reason: outcome.reason });
-        return this.sendError(reply, request, outcome.error);
-      }
-      identity = outcome.identity;
-      access.user = identity.kind === 'user' ? identity.user : outcome.claimedUser;
-    }
-    const decision = authorize(gated, identity);
-    access.decision = decision.label;
-    if (decision.kind === 'deny') {
-      if (decision.label === 'denied-auth') {
-        const reason = identity.kind === 'anonymous' ? 'no-credentials' : identity.kind === 'rejected' ? 'bad-credentials' : 'not-permitted';
-        access.reason = gated.kind === 'authenticate' && identity.kind === 'user' ? `${reason}: needs ${gated.needs}` : reason;
-        this.deps.metrics.authFailures.inc({ reason });
-      } else {
-        access.reason = decision.error.body.cause;
-      }
-      return this.sendError(reply, request, decision.error);
-    }
-    if (this.heartbeat?.role === 'follower' && etcd.kind === 'keys' && isReadMethod(etcd.method)) {
-      const stale = stalenessGate(raw.headers[maxStalenessHeader], this.replicaAge());
-      if (stale !== undefined) {
-        access.reason = stale.body.cause;
-        return this.sendError(reply, request, stale);
-      }
-    }
-    request.etcd = etcd;
+  private inbound(raw: IncomingMessage): InboundRequest {
+    return {
+      method: raw.method ?? '',
+      target: raw.url ?? '',
+      upgrade: raw.headers.upgrade !== undefined,
+      headerCount: headerCount(raw.rawHeaders),
+      overConnectionCap: this.connectionCap.refuses(raw.socket),
+      contentLength: raw.headers['content-length'],
+      authorization: raw.headers.authorization,
+      maxStaleness: raw.headers[maxStalenessHeader],
+      remote: raw.socket.remoteAddress ?? '',
+    };
   }
 
   private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -274,25 +227,24 @@ export class ProxyServer {
   }
 
   /** The request's access record, logged and counted once its response closes. */
-  private startRecord(incoming: IncomingMessage, client: ServerResponse, target: string, query: string, watch: boolean): AccessRecord {
+  private startRecord(incoming: IncomingMessage, client: ServerResponse, told: Told, started: bigint): AccessRecord {
     const access: AccessRecord = {
       method: incoming.method ?? '',
-      target,
-      query,
+      target: told.logged.target,
+      query: told.logged.query,
       remote: incoming.socket.remoteAddress ?? '',
-      user: undefined,
+      user: told.user,
       status: 0,
       bytes: 0,
-      decision: 'allowed',
-      watch,
-      reason: undefined,
+      decision: told.label,
+      watch: told.logged.watch,
+      reason: told.reason,
     };
-    this.recordWhenDone(client, access);
+    this.recordWhenDone(client, access, started);
     return access;
   }
 
-  private recordWhenDone(client: ServerResponse, access: AccessRecord): void {
-    const started = process.hrtime.bigint();
+  private recordWhenDone(client: ServerResponse, access: AccessRecord, started: bigint): void {
     const untrack = this.clients.trackRequest(access);
     client.once('close', () => {
       untrack();
@@ -305,7 +257,7 @@ export class ProxyServer {
   }
 
   private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
-    const runtime = request.runtime ?? this.runtime;
+    const runtime = request.runtime ?? this.currentRuntime;
     reply.hijack();
     const bytes = writeProxyError(reply.raw, error, runtime.upstream.clusterId);
     // On fastify's bad-URL path the request never got our decorations (access
@@ -313,4 +265,12 @@ export class ProxyServer {
     if (request.access !== undefined && request.access !== null) request.access.bytes = bytes;
     return Promise.resolve();
   }
+}
+
+/** What the access line tells of a request. */
+type Told = Pick<Decision, 'logged' | 'label' | 'reason' | 'user'>;
+
+/** A request that never got a Decision (refused by the router, or a bug threw). */
+function unparsed(raw: IncomingMessage, label: DecisionLabel, reason: string | undefined): Told {
+  return { logged: { ...loggableTarget(raw.url ?? ''), watch: false }, label, reason, user: undefined };
 }

@@ -1,6 +1,8 @@
 // A small typed etcd v2 keys client on undici, shared by the mirror's source
-// and destination sides. Ordinary requests have finite timeouts; watches are
-// handled in source.ts with their own liveness bound.
+// and destination sides, the proxy's heartbeat and the operator commands.
+// Ordinary requests have finite timeouts; a long-poll wait has none on its
+// body, and the mirror's streaming watch (source.ts) brings its own liveness
+// bound.
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './wire-error.js';
 import type { EtcdNode } from './types.js';
@@ -38,7 +40,20 @@ export interface WriteConditions {
 
 export interface EtcdClientOptions {
   connections?: number;
+  /** Bound on an ordinary request's headers and body. */
   timeoutMs?: number;
+  /** CA bundle to verify an https etcd with. */
+  ca?: Buffer;
+}
+
+export interface WatchRequest {
+  readonly waitIndex: number;
+  readonly recursive?: boolean;
+  /** etcd's stream=true: one response carrying event after event. */
+  readonly stream?: boolean;
+  readonly signal: AbortSignal;
+  /** Backstop on headers and on the gap between body bytes. */
+  readonly timeoutMs: number;
 }
 
 export function etcdIndexHeader(headers: Dispatcher.ResponseData['headers']): number | undefined {
@@ -54,7 +69,7 @@ export function keyPath(key: string): string {
 
 export class EtcdClient {
   readonly origin: string;
-  readonly pool: Pool;
+  private readonly pool: Pool;
   private readonly authorization: string | undefined;
   private readonly timeoutMs: number;
 
@@ -74,10 +89,11 @@ export class EtcdClient {
       keepAliveTimeout: 30_000,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
+      ...(options.ca === undefined ? {} : { connect: { ca: options.ca } }),
     });
   }
 
-  headers(extra: Record<string, string> = {}): Record<string, string> {
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
     return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
   }
 
@@ -85,12 +101,17 @@ export class EtcdClient {
     await this.pool.destroy().catch(() => undefined);
   }
 
-  /** Raw request returning parsed JSON and the X-Etcd-Index header. */
+  /**
+   * Raw request returning parsed JSON and the X-Etcd-Index header. A `wait`
+   * is a long-poll: etcd sends its headers at once and the body when the
+   * key changes, which may take hours, so the body has no timeout.
+   */
   async call(
     method: 'GET' | 'PUT' | 'DELETE',
     path: string,
     query: URLSearchParams,
     form?: URLSearchParams,
+    wait = false,
   ): Promise<{ status: number; body: unknown; etcdIndex: number | undefined }> {
     const qs = query.toString();
     let response: Dispatcher.ResponseData;
@@ -101,7 +122,7 @@ export class EtcdClient {
         headers: this.headers(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
         body: form?.toString(),
         headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        bodyTimeout: wait ? 0 : this.timeoutMs,
       });
     } catch (error) {
       throw new EtcdRequestError(`${method} ${this.origin}${path}: ${describeError(error)}`, { cause: error });
@@ -126,8 +147,9 @@ export class EtcdClient {
     key: string,
     query: URLSearchParams,
     form?: URLSearchParams,
+    wait = false,
   ): Promise<KeyResult> {
-    const { status, body, etcdIndex } = await this.call(method, keyPath(key), query, form);
+    const { status, body, etcdIndex } = await this.call(method, keyPath(key), query, form, wait);
     if (isEtcdWireError(body)) throw new EtcdApiError(status, body);
     if (status >= 300 || typeof body !== 'object' || body === null) {
       throw new EtcdRequestError(`${method} ${this.origin}${keyPath(key)}: unexpected HTTP ${status}`);
@@ -145,6 +167,25 @@ export class EtcdClient {
     if (options.sorted === true) query.set('sorted', 'true');
     if (options.quorum === true) query.set('quorum', 'true');
     return this.keyCall('GET', key, query);
+  }
+
+  /** Waits for the first change of `key` at or after `waitIndex` (one long-poll; close() ends it). */
+  waitForChange(key: string, waitIndex: number): Promise<KeyResult> {
+    return this.keyCall('GET', key, new URLSearchParams({ wait: 'true', waitIndex: String(waitIndex) }), undefined, true);
+  }
+
+  /** Opens a watch whose body the caller streams, event by event (the mirror's source). */
+  openWatch(key: string, request: WatchRequest): Promise<Dispatcher.ResponseData> {
+    const query = new URLSearchParams({ wait: 'true', ...(request.recursive === true ? { recursive: 'true' } : {}), waitIndex: String(request.waitIndex) });
+    if (request.stream === true) query.set('stream', 'true');
+    return this.pool.request({
+      method: 'GET',
+      path: `${keyPath(key)}?${query.toString()}`,
+      headers: this.headers(),
+      signal: request.signal,
+      headersTimeout: request.timeoutMs,
+      bodyTimeout: request.timeoutMs,
+    });
   }
 
   /** Reads a key, returning undefined when it does not exist (errorCode 100). */

@@ -30,6 +30,13 @@ export interface EtcdEvent {
   prevNode?: EtcdNode;
 }
 
+/** An event as a watch delivers it, its action not yet checked against EtcdAction. */
+export interface RawEvent {
+  action: string;
+  node: EtcdNode;
+  prevNode?: EtcdNode;
+}
+
 export function isEtcdAction(value: unknown): value is EtcdAction {
   return typeof value === 'string' && (etcdActions as readonly string[]).includes(value);
 }
@@ -45,7 +52,7 @@ function isNode(value: unknown): value is EtcdNode {
  * caller (an unknown action is fatal for the mirror, not a parse error), so
  * here it only has to be a string.
  */
-export function parseEventBody(value: unknown): { action: string; node: EtcdNode; prevNode?: EtcdNode } | undefined {
+export function parseEventBody(value: unknown): RawEvent | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const body = value as Record<string, unknown>;
   if (typeof body.action !== 'string' || !isNode(body.node)) return undefined;

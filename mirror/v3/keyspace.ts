@@ -1,6 +1,6 @@
 // Source key → destination key for v3 keys (bytes), with the v2 mirror's
 // flags and rules: prefixes are paths matched on segment boundaries
-// (isUnderPrefix: "/conf" never covers "/conftool"), --strip drops the
+// (covers: "/conf" never covers "/conftool"), --strip drops the
 // source prefix, --dst-prefix goes in front. etcd's make-mirror rewrites
 // with strings.Replace(key, prefix, dest, 1), an unanchored replace.
 //
@@ -11,7 +11,8 @@
 // The mapping is "destination root + the key's path below the source
 // prefix", so it is injective on bytes: v3 holds "/a" and "/a/" as two keys,
 // which the v2 helpers (made for v2's cleaned paths) would fold into one.
-import { isUnderPrefix, type KeyMapping } from '../key-mapping.js';
+import { covers } from '../etcd/keys.js';
+import type { KeyMapping } from '../key-mapping.js';
 import { keyFromText, keyText, prefixInterval, singleKey, type KeyBytes, type KeyInterval } from '../etcd/v3/keys.js';
 
 export interface KeySpace {
@@ -33,7 +34,7 @@ export function keySpace(mapping: KeyMapping, ignore: RegExp | undefined): KeySp
 /** True when `key` is `base` or below it; base "" holds every key starting with "/". */
 export function isBelowBase(key: KeyBytes, base: KeyBytes): boolean {
   if (base === '') return key.startsWith('/');
-  return isUnderPrefix(key, base);
+  return covers(base, key);
 }
 
 /** The key's path below the source prefix ("" for the prefix itself), or undefined outside it. */

@@ -7,9 +7,9 @@
 // (DeleteRange of "dir/"). TTLs are not copied, as in the v2 mirror: the
 // source's expire event deletes the key.
 import { UnknownActionError } from '../apply.js';
+import { covers, isHiddenBelow } from '../etcd/keys.js';
 import { isEtcdAction, type EtcdNode } from '../etcd/types.js';
 import { keyFromText, prefixInterval, type KeyBytes, type KeyInterval } from '../etcd/v3/keys.js';
-import { isHiddenBelow, isUnderPrefix } from '../key-mapping.js';
 import type { RawEvent } from '../source.js';
 import { coveringInterval, destinationKeyFor, exactIntervals, isIgnoredPath, sourcePath, type KeySpace } from './keyspace.js';
 import { absent, type Expected, type PlannedWrite, type RevisionChange } from './plan.js';
@@ -45,7 +45,7 @@ export function planV2Event(space: KeySpace, raw: RawEvent, index: number): Plan
   if (path === undefined) {
     // etcd reports the delete or expiry of an ancestor directory to watchers
     // below it (matching ancestors unanchored: "/con" for "/conftool").
-    if (!removals.has(action) || !isUnderPrefix(space.mapping.srcPrefix, key)) return none('outside');
+    if (!removals.has(action) || !covers(key, space.mapping.srcPrefix)) return none('outside');
     const writes = exactIntervals(space.destinationBase).map((interval): PlannedWrite => ({ op: 'deleteRange', interval }));
     return { change: { revision: index, writes, action, events: 1 }, note: 'replicated' };
   }

@@ -4,7 +4,7 @@
 import type { EtcdClient } from '../etcd/client.js';
 import type { EtcdV3Client } from '../etcd/v3/client.js';
 import { keyFromText, type KeyBytes } from '../etcd/v3/keys.js';
-import { isHiddenBelow, joinKey } from '../key-mapping.js';
+import { isHiddenBelow, joinKey } from '../etcd/keys.js';
 import { flatten } from '../resync.js';
 import { snapshot } from '../source.js';
 import { recordPut, recordRead } from './batch.js';

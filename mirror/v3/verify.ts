@@ -1,15 +1,15 @@
 // `mirror-verify` for v3 destinations: a v3 source (verifyV3) or a v2 source
 // (verifyV2ToV3) compared key by key with the replica, each side read at one
 // revision, writing nothing. The same procedure as the v2 verify
-// (ops/verify.ts): wait until the replica's record reaches the source
+// (mirror/verify.ts): wait until the replica's record reaches the source
 // snapshot, read the replica, and tell writes in flight from real
 // differences with a second source snapshot.
 import type { EtcdClient } from '../etcd/client.js';
 import type { EtcdV3Client } from '../etcd/v3/client.js';
 import { keyText, type KeyBytes } from '../etcd/v3/keys.js';
 import type { KeyMapping } from '../key-mapping.js';
-import type { Difference } from '../ops/verify-differences.js';
-import type { VerifyResult } from '../ops/verify.js';
+import type { Difference } from '../verify-differences.js';
+import type { VerifyResult } from '../verify.js';
 import { keySpace, revisionRecordKey, v2IndexRecordKey, type KeySpace } from './keyspace.js';
 import { destinationState, sourceStateV2, sourceStateV3, type SourceState } from './resync-run.js';
 
@@ -35,7 +35,7 @@ export function keyspaceDifferences(source: ReadonlyMap<KeyBytes, Buffer>, repli
   return out;
 }
 
-/** Full keys for describeDifference (ops/verify-differences.ts): a path's source key and replica key, as text. */
+/** Full keys for describeDifference (mirror/verify-differences.ts): a path's source key and replica key, as text. */
 export function differenceKeys(mapping: KeyMapping): { sourceKey(path: string): string; replicaKey(path: string): string } {
   const space = keySpace(mapping, undefined);
   return {

@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import aprMd5Export from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyShaCrypt } from 'unixcrypt';
-import type { HtpasswdEntry } from './htpasswd.js';
+import type { HtpasswdEntry } from '../../config/htpasswd.js';
 
 // apache-md5 is CommonJS (`module.exports = fn`) while its typings say
 // `export default`, so under NodeNext TypeScript types the default import as

@@ -1,5 +1,5 @@
 // Messages between the verifier pool (main thread) and its workers.
-import type { HashScheme } from './htpasswd.js';
+import type { HashScheme } from '../../config/htpasswd.js';
 
 export interface VerifyJobMessage {
   readonly id: number;

@@ -5,7 +5,7 @@
 // Rejects (does not resolve false) when the verifier pool is saturated or
 // broken: callers answer 503 for a VerifierPoolError, 401 only for `false`.
 import { InFlightVerifications, VerifiedCredentialCache } from './credential-cache.js';
-import type { HashScheme, HtpasswdEntry, HtpasswdTable } from './htpasswd.js';
+import type { HashScheme, HtpasswdEntry, HtpasswdTable } from '../../config/htpasswd.js';
 import { verifyPassword, type HashedPassword } from './password-hash.js';
 import { VerifierPool } from './verifier-pool.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadHtpasswd, parseHtpasswd, type HtpasswdResult, type HtpasswdTable } from '../../proxy/auth/htpasswd.js';
+import { loadHtpasswd, parseHtpasswd, type HtpasswdResult, type HtpasswdTable } from '../../config/htpasswd.js';
 
 const fixtures = resolve('test/fixtures/htpasswd');
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseHtpasswd } from '../../proxy/auth/htpasswd.js';
-import { passwdCommand } from '../../proxy/auth/passwd-command.js';
+import { parseHtpasswd } from '../../config/htpasswd.js';
+import { passwdCommand } from '../../bin/commands/passwd.js';
 import { verifyPassword } from '../../proxy/auth/password-hash.js';
 
 async function run(argv: string[], input: string | Buffer[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
-import { classifyHash, parseHtpasswd } from '../../proxy/auth/htpasswd.js';
+import { classifyHash, parseHtpasswd } from '../../config/htpasswd.js';
 import { hashPasswordBcrypt, verifyPassword, type HashedPassword } from '../../proxy/auth/password-hash.js';
 
 function hashed(hash: string): HashedPassword {

@@ -11,16 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 type PoolModule = typeof import('../../proxy/auth/verifier-pool.js');
 type VerifierModule = typeof import('../../proxy/auth/verifier.js');
-type HtpasswdModule = typeof import('../../proxy/auth/htpasswd.js');
+type HtpasswdModule = typeof import('../../config/htpasswd.js');
 
 const distPool = resolve('dist/proxy/auth/verifier-pool.js');
-const sources = ['verifier-pool', 'verifier-worker', 'password-hash', 'verifier', 'credential-cache', 'htpasswd'];
+const sources = ['proxy/auth/verifier-pool', 'proxy/auth/verifier-worker', 'proxy/auth/password-hash', 'proxy/auth/verifier', 'proxy/auth/credential-cache', 'config/htpasswd'];
 
 function loadCompiledPool(): Promise<PoolModule> {
   if (!existsSync(distPool)) throw new Error(`${distPool} is missing: run \`npx tsc -p tsconfig.json\` (npm test does)`);
   for (const name of sources) {
-    const compiled = resolve(`dist/proxy/auth/${name}.js`);
-    if (statSync(compiled).mtimeMs < statSync(resolve(`proxy/auth/${name}.ts`)).mtimeMs) {
+    const compiled = resolve(`dist/${name}.js`);
+    if (statSync(compiled).mtimeMs < statSync(resolve(`${name}.ts`)).mtimeMs) {
       throw new Error(`${compiled} is older than its source: run \`npx tsc -p tsconfig.json\``);
     }
   }
@@ -187,7 +187,7 @@ parentPort.on('message', (job) => {
 describe('CredentialVerifier with its real pool (compiled)', () => {
   it('verifies through workers once, then from the cache', async () => {
     const { CredentialVerifier } = (await import(pathToFileURL(resolve('dist/proxy/auth/verifier.js')).href)) as VerifierModule;
-    const { parseHtpasswd } = (await import(pathToFileURL(resolve('dist/proxy/auth/htpasswd.js')).href)) as HtpasswdModule;
+    const { parseHtpasswd } = (await import(pathToFileURL(resolve('dist/config/htpasswd.js')).href)) as HtpasswdModule;
     const parsed = parseHtpasswd(`alice:${BCRYPT_10.hash}\nbob:${APR1.hash}\n`, 'test');
     if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
     const verifier = new CredentialVerifier({ table: parsed.table, poolSize: 2 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseHtpasswd, type HtpasswdTable } from '../../proxy/auth/htpasswd.js';
+import { parseHtpasswd, type HtpasswdTable } from '../../config/htpasswd.js';
 import { verifyPassword, type HashedPassword } from '../../proxy/auth/password-hash.js';
 import { CredentialVerifier, type OffThreadVerify } from '../../proxy/auth/verifier.js';
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { replicationIndexKey } from '../../mirror/index-key.js';
-import { destinationKey, isHiddenBelow, isUnderPrefix } from '../../mirror/key-mapping.js';
-import { normalizePrefix, parseMirrorArgs, redactUrl } from '../../mirror/options.js';
+import { covers, isHiddenBelow, normalizePrefix } from '../../mirror/etcd/keys.js';
+import { destinationKey } from '../../mirror/key-mapping.js';
+import { parseMirrorArgs } from '../../bin/commands/mirror.js';
+import { decodeMirrorOptions, encodeMirrorOptions, redactUrl } from '../../mirror/options.js';
 
 describe('replicationIndexKey', () => {
   it.each([
@@ -33,9 +35,9 @@ describe('destinationKey', () => {
   });
 
   it('treats prefixes segment by segment', () => {
-    expect(isUnderPrefix('/conftool', '/conf')).toBe(false);
-    expect(isUnderPrefix('/conf/x', '/conf')).toBe(true);
-    expect(isUnderPrefix('/anything', '/')).toBe(true);
+    expect(covers('/conf', '/conftool')).toBe(false);
+    expect(covers('/conf', '/conf/x')).toBe(true);
+    expect(covers('/', '/anything')).toBe(true);
   });
 });
 
@@ -86,5 +88,18 @@ describe('parseMirrorArgs', () => {
   });
   it('never prints passwords', () => {
     expect(redactUrl('https://user:secret@host:4001')).not.toContain('secret');
+  });
+});
+
+describe('the bundled mirror\'s options, handed to its child as JSON', () => {
+  it('arrive as they left, regex included', () => {
+    const options = parseMirrorArgs(['--strip', '--src-prefix', '/conftool', '--src-ignore-keys-regex', '^/conftool/tmp(/|$)', 'https://u:p@a:4001', 'http://b:2379'], {});
+    if ('error' in options) throw new Error(options.error);
+    const decoded = decodeMirrorOptions(encodeMirrorOptions(options));
+    expect({ ...decoded, srcIgnoreKeysRegex: decoded.srcIgnoreKeysRegex?.source }).toEqual({ ...options, srcIgnoreKeysRegex: options.srcIgnoreKeysRegex?.source });
+    expect(decoded.srcIgnoreKeysRegex?.test('/conftool/tmp/x')).toBe(true);
+  });
+  it('refuse a field of the wrong type, naming it', () => {
+    expect(() => decodeMirrorOptions(JSON.stringify({ src: 'http://a:1', dst: 2 }))).toThrow(/dst/);
   });
 });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMirrorMetrics } from '../../mirror/metrics.js';
-import { parseMirrorArgs } from '../../mirror/options.js';
+import { parseMirrorArgs } from '../../bin/commands/mirror.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 
 const deployFile = (name: string): string => readFileSync(new URL(`../../deploy/${name}`, import.meta.url), 'utf8');

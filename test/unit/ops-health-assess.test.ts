@@ -1,7 +1,7 @@
 // The health verdict is a pure function of what the probes found.
 import { describe, expect, it } from 'vitest';
-import { assessHealth } from '../../proxy/ops/health-assess.js';
-import type { ClusterFacts, MemberFacts } from '../../proxy/ops/health-facts.js';
+import { assessHealth } from '../../bin/commands/health-assess.js';
+import type { ClusterFacts, MemberFacts } from '../../bin/commands/health-facts.js';
 
 const member = (name: string, overrides: Partial<MemberFacts> = {}): MemberFacts => ({
   id: `id-${name}`, name, clientUrl: `http://${name}:2379`, healthy: true, version: '3.4.23', raftIndex: 100, raftTerm: 2, leaderId: 'id-a', ...overrides,

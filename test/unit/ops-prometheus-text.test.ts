@@ -1,8 +1,8 @@
 // Reading a mirror's /metrics without a Prometheus server.
 import { describe, expect, it } from 'vitest';
-import { parsePrometheusText, sampleValue } from '../../mirror/ops/prometheus-text.js';
-import { parseFlags } from '../../mirror/ops/flags.js';
-import { mirrorBaseUrl } from '../../mirror/ops/mirror-status-read.js';
+import { parsePrometheusText, sampleValue } from '../../bin/commands/prometheus-text.js';
+import { parseFlags } from '../../bin/commands/flags.js';
+import { mirrorBaseUrl } from '../../bin/commands/mirror-status-read.js';
 
 const text = `# HELP etcd_warden_mirror_state Current mirror state
 # TYPE etcd_warden_mirror_state gauge

@@ -1,7 +1,7 @@
 // The reverse direction of a mirror, for every way the forward one maps keys.
 import { describe, expect, it } from 'vitest';
 import { destinationKey } from '../../mirror/key-mapping.js';
-import { remainingFlips, reverseIndexKey, reverseMapping } from '../../mirror/ops/switchover-plan.js';
+import { remainingFlips, reverseIndexKey, reverseMapping } from '../../bin/commands/switchover-plan.js';
 
 describe('reverseMapping', () => {
   const cases = [

@@ -1,7 +1,7 @@
 // mirror-verify's differences are the resync diff told for an operator.
 import { describe, expect, it } from 'vitest';
 import type { FlatNode } from '../../mirror/resync.js';
-import { describeDifference, differences } from '../../mirror/ops/verify-differences.js';
+import { describeDifference, differences } from '../../mirror/verify-differences.js';
 
 const tree = (entries: Record<string, string | null>): Map<string, FlatNode> =>
   new Map(Object.entries(entries).map(([path, value]) => [path, value === null ? { dir: true } : { dir: false, value }]));

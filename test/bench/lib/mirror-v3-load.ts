@@ -3,8 +3,8 @@
 // n arrive, so each event's lag is the time between its write's answer and
 // its arrival on the destination, whatever mirror carries it.
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
-import { EtcdV3Client, type WatchStream } from '../../../mirror/etcd/v3/client.js';
+import type { Pool } from 'undici';
+import type { EtcdV3Client, WatchStream } from '../../../mirror/etcd/v3/client.js';
 import { keyFromText, prefixInterval } from '../../../mirror/etcd/v3/keys.js';
 
 export type Writer = (key: string, value: string) => Promise<void>;

@@ -2,7 +2,7 @@
 // read over its status port. Shared by `mirror-status`, `health --mirror` and
 // `switchover --mirror`.
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
-import type { Prober } from './probe-http.js';
+import type { Prober } from './probe.js';
 
 export type ReportedState = 'replicating' | 'resyncing' | 'stopped' | 'unknown';
 

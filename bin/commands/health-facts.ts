@@ -1,7 +1,7 @@
 // What `etcd-warden health` learns about a cluster, as plain data: the
 // probe (health-probe.ts) fills it in, the assessment (health-assess.ts)
 // judges it, so the judging is a pure function with a test table.
-import type { MirrorStatus } from '../../mirror/ops/mirror-status-read.js';
+import type { MirrorStatus } from './mirror-status-read.js';
 
 export interface MemberFacts {
   readonly id: string;

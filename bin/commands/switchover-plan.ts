@@ -1,8 +1,8 @@
 // Pure: the reverse direction of a mirror, and the config flips a switchover
 // leaves to the operator (the tool changes no config file and restarts no
 // service: those stay in the operator's hands and their config management).
-import { replicationIndexKey } from '../index-key.js';
-import { destinationRoot, type KeyMapping } from '../key-mapping.js';
+import { replicationIndexKey } from '../../mirror/index-key.js';
+import { destinationRoot, type KeyMapping } from '../../mirror/key-mapping.js';
 
 /**
  * The mirror that carries the new primary back to the old one. The forward

@@ -1,30 +1,22 @@
-// `etcd-warden mirror ...`: parse, run until SIGTERM/SIGINT (exit 0 after
-// recording the index) or a fatal error (exit 1, reason on stderr and in the log).
+// The mirror as a process, standalone (`etcd-warden mirror`) or bundled (a
+// child of the proxy): run until SIGTERM, SIGINT or SIGHUP (exit 0 after
+// recording the index) or a fatal error (exit 1, the reason on stderr and in
+// the log).
 import { pino } from 'pino';
-import { startMirror } from './main.js';
-import { mirrorUsage, parseMirrorArgs } from './options.js';
+import { startMirror, type RunningMirror } from './main.js';
+import type { MirrorOptions } from './options.js';
 
-export async function mirrorCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(mirrorUsage + '\n');
-    return 0;
-  }
-  const options = parseMirrorArgs(argv);
-  if ('error' in options) {
-    process.stderr.write(`etcd-warden mirror: ${options.error}\n${mirrorUsage}\n`);
-    return 2;
-  }
+export async function runMirrorProcess(options: MirrorOptions): Promise<number> {
   const log = pino({ level: options.logLevel, base: { component: 'mirror' } });
-  let mirror;
+  let running: RunningMirror;
   try {
-    mirror = await startMirror(options, log);
+    running = await startMirror(options, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.fatal({ err: message }, 'mirror could not start');
     process.stderr.write(`etcd-warden mirror: could not start: ${message}\n`);
     return 1;
   }
-  const running = mirror;
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'stopping');
     void running.stop();

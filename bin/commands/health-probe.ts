@@ -4,8 +4,8 @@
 // and the mirror's status. Every probe has a finite timeout; a failure
 // becomes a `problem`, never an exception, so one dead member cannot hide the
 // state of the others.
-import { readMirrorStatus } from '../../mirror/ops/mirror-status-read.js';
-import { jsonBody, type ProbeAnswer, type Prober } from '../../mirror/ops/probe-http.js';
+import { readMirrorStatus } from './mirror-status-read.js';
+import { jsonBody, type ProbeAnswer, type Prober } from './probe.js';
 import type { ClusterFacts, MemberFacts, MirrorFacts, ProxyFacts } from './health-facts.js';
 
 interface MemberListing {

@@ -8,12 +8,13 @@
 // a difference that shows against both snapshots is real, one that shows
 // against only one is a write in flight. If the source moved and a
 // difference remains, the whole comparison is tried again.
-import { EtcdApiError, type EtcdClient } from '../etcd/client.js';
-import { EtcdErrorCode } from '../etcd/wire-error.js';
-import { replicationIndexKey } from '../index-key.js';
-import { destinationRoot, joinKey, type KeyMapping } from '../key-mapping.js';
-import { flatten, type FlatTree } from '../resync.js';
-import { snapshot } from '../source.js';
+import { EtcdApiError, type EtcdClient } from './etcd/client.js';
+import { joinKey } from './etcd/keys.js';
+import { EtcdErrorCode } from './etcd/wire-error.js';
+import { replicationIndexKey } from './index-key.js';
+import { destinationRoot, type KeyMapping } from './key-mapping.js';
+import { flatten, type FlatTree } from './resync.js';
+import { snapshot } from './source.js';
 import { differences, type Difference } from './verify-differences.js';
 
 export interface VerifyOptions {

@@ -1,7 +1,7 @@
 // Pure: a cluster's facts → healthy / degraded / down, with every reason.
 // Down means clients cannot use the cluster (nothing answers, no quorum, no
 // leader); degraded means they can, but an operator must look.
-import { mirrorProblems } from '../../mirror/ops/mirror-status-read.js';
+import { mirrorProblems } from './mirror-status-read.js';
 import type { ClusterFacts, HealthExpectations } from './health-facts.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'down';

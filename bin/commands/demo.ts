@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { hashPasswordBcrypt } from '../proxy/auth/password-hash.js';
+import { EtcdClient } from '../../mirror/etcd/client.js';
+import { hashPasswordBcrypt } from '../../proxy/auth/password-hash.js';
+import { runCommand, UsageError, type CommandIo } from './flags.js';
+import { createProber } from './probe.js';
 
-const cli = fileURLToPath(new URL('./etcd-warden.js', import.meta.url));
+const cli = fileURLToPath(new URL('../etcd-warden.js', import.meta.url));
 
 class DemoInterrupted extends Error {
   readonly code = 'ETCD_WARDEN_DEMO_INTERRUPTED';
@@ -32,9 +35,18 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function demoCommand(): Promise<number> {
+export function demoCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  return runCommand(argv, { name: 'demo', usage: 'usage: etcd-warden demo', flags: {}, usageExitCode: 2 }, io, async ({ positional }) => {
+    if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`);
+    return runDemo(io);
+  });
+}
+
+async function runDemo({ out, err }: CommandIo): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'etcd-warden-demo-'));
   const children: ChildProcess[] = [];
+  const prober = createProber({ timeoutMs: 1_000 });
+  const clients: EtcdClient[] = [];
   let stopping = false;
   // Listening from the very start: a Ctrl-C while the clusters are still
   // coming up must clean up too, not leave etcds and a temp dir behind.
@@ -58,15 +70,16 @@ export async function demoCommand(): Promise<number> {
           }),
       ),
     );
+    await Promise.all([prober.close(), ...clients.map((client) => client.close())]);
     await rm(dir, { recursive: true, force: true });
   };
   const start = (command: string, args: string[], logName: string): void => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.resume();
     child.stderr?.resume();
-    child.once('error', (error) => process.stderr.write(`demo: cannot start ${logName}: ${error.message}\n`));
+    child.once('error', (error) => err.write(`demo: cannot start ${logName}: ${error.message}\n`));
     child.once('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`demo: ${logName} exited (${code ?? signal}); Ctrl-C to stop the rest\n`);
+      if (!stopping) err.write(`demo: ${logName} exited (${code ?? signal}); Ctrl-C to stop the rest\n`);
     });
     children.push(child);
   };
@@ -74,7 +87,7 @@ export async function demoCommand(): Promise<number> {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (stopping) throw new DemoInterrupted();
-      if (await fetch(url).then((response) => response.ok, () => false)) return;
+      if (await prober.get(url).then((answer) => answer.status < 300, () => false)) return;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`${what} did not come up at ${url} within 20 s`);
@@ -101,6 +114,8 @@ export async function demoCommand(): Promise<number> {
       etcdUrls.push(url);
     }
     const [primaryEtcd, replicaEtcd] = etcdUrls as [string, string];
+    const primaryClient = new EtcdClient(primaryEtcd);
+    clients.push(primaryClient);
 
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'), '-days', '2',
       '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
@@ -108,7 +123,7 @@ export async function demoCommand(): Promise<number> {
     await writeFile(join(dir, 'htpasswd'), `root:${hashPasswordBcrypt(password)}\n`);
 
     for (const [key, value] of [['pools/eqiad/appservers/mw1001', '{"weight": 10, "pooled": "yes"}'], ['pools/eqiad/appservers/mw1002', '{"weight": 10, "pooled": "no"}']] as const) {
-      await fetch(`${primaryEtcd}/v2/keys/conftool/v1/${key}`, { method: 'PUT', body: new URLSearchParams({ value }) });
+      await primaryClient.put(`/conftool/v1/${key}`, { value });
     }
 
     const ports = { primary: await freePort(), replica: await freePort() };
@@ -139,7 +154,7 @@ export async function demoCommand(): Promise<number> {
 
     const newKey = 'conftool/v1/pools/eqiad/appservers/mw1003';
     const newValue = `'{"weight": 5, "pooled": "yes"}'`;
-    process.stdout.write(`
+    out.write(`
 etcd-warden demo is running (temp dir ${dir})
 
   primary etcd   ${primaryEtcd}   behind the proxy at ${primary}   (metrics ${metrics.primary})
@@ -161,26 +176,25 @@ Operator commands:
 
 Ctrl-C stops everything.
 `);
-    const demoWrite = await fetch(`${primaryEtcd}/v2/keys/conftool/v1/demo/started`, { method: 'PUT', body: new URLSearchParams({ value: new Date().toISOString() }) });
-    const index = demoWrite.headers.get('x-etcd-index');
+    const index = (await primaryClient.put('/conftool/v1/demo/started', { value: new Date().toISOString() })).etcdIndex;
     try {
       await waitForHttp(`${replicaEtcd}/v2/keys/conftool/v1/demo/started`, 'the demo write on the replica');
-      process.stdout.write(`a write to the primary (index ${index}) has arrived on the replica: replication is running\n`);
+      out.write(`a write to the primary (index ${index}) has arrived on the replica: replication is running\n`);
     } catch (error) {
       if (error instanceof DemoInterrupted) throw error;
-      process.stderr.write(`demo: a write to the primary (index ${index}) has not reached the replica; see ${mirror}/metrics\n`);
+      err.write(`demo: a write to the primary (index ${index}) has not reached the replica; see ${mirror}/metrics\n`);
     }
     await interrupted;
-    process.stdout.write('stopping the demo\n');
+    out.write('stopping the demo\n');
     await cleanup();
     return 0;
   } catch (error) {
     if (error instanceof DemoInterrupted) {
-      process.stdout.write('stopping the demo\n');
+      out.write('stopping the demo\n');
       await cleanup();
       return 0;
     }
-    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    err.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
     await cleanup();
     return 1;
   }

@@ -1,7 +1,7 @@
 // Pure: what differs between a source tree and a replica tree, told as an
 // operator reads it. Built on the resync diff (mirror/resync.ts), so
 // "different" here means exactly "a resync would change something".
-import { diff, type FlatNode, type FlatTree } from '../resync.js';
+import { diff, type FlatNode, type FlatTree } from './resync.js';
 
 export type Difference =
   /** On the source, not on the replica. */

@@ -4,48 +4,47 @@
 // --src-ignore-keys-regex, and ETCD_WARDEN_MIRROR_SRC/_DST), so an operator
 // can paste the arguments of the running mirror's unit.
 // Exit 0 equal, 1 different, 2 could not compare or usage.
-import { EtcdClient, describeError } from '../etcd/client.js';
-import { destinationRoot, joinKey } from '../key-mapping.js';
-import { parseMirrorArgs, redactUrl } from '../options.js';
-import { describeDifference } from './verify-differences.js';
-import { verifyReplica, type VerifyResult } from './verify.js';
+import { EtcdClient, describeError } from '../../mirror/etcd/client.js';
+import { joinKey } from '../../mirror/etcd/keys.js';
+import { destinationRoot } from '../../mirror/key-mapping.js';
+import { redactUrl } from '../../mirror/options.js';
+import { integerFlag, runCommand, switchFlag, type CommandIo } from './flags.js';
+import { mirrorEndpoints, mirrorMappingFlags } from './mirror.js';
+import { verifyReplica, type VerifyResult } from '../../mirror/verify.js';
+import { describeDifference } from '../../mirror/verify-differences.js';
 
 export const mirrorVerifyUsage =
   'usage: etcd-warden mirror-verify [--src-prefix P] [--dst-prefix P] [--strip] [--src-ignore-keys-regex RE]\n' +
   '                                 [--wait-ms 30000] [--attempts 3] [--json] SRC_URL DST_URL\n' +
   '  the same prefixes and flags as the mirror (defaults --src-prefix / --dst-prefix /replica); nothing is written';
 
-/** Our own flags, taken out before the rest goes to the mirror's parser. */
-function takeOwnFlags(argv: string[]): { rest: string[]; json: boolean; waitMs: number; attempts: number } | { error: string } {
-  const rest: string[] = [];
-  let json = false;
-  let waitMs = 30_000;
-  let attempts = 3;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (name === '--json') json = true;
-    else if (name === '--wait-ms' || name === '--attempts') {
-      const value = Number(inline ?? argv[++i]);
-      if (!Number.isInteger(value) || value < (name === '--attempts' ? 1 : 0)) return { error: `${name} needs an integer` };
-      if (name === '--wait-ms') waitMs = value;
-      else attempts = value;
-    } else if (name === '--reload' || name === '--port' || name === '--status-host' || name === '--on-index-cleared' || name === '--idle-renew-ms') {
-      return { error: `${name} is a mirror flag that mirror-verify does not use` };
-    } else rest.push(arg);
-  }
-  return { rest, json, waitMs, attempts };
+const mirrorVerifyFlags = {
+  ...mirrorMappingFlags,
+  waitMs: integerFlag('--wait-ms').or(30_000),
+  attempts: integerFlag('--attempts', { min: 1 }).or(3),
+  json: switchFlag('--json'),
+};
+
+export function mirrorVerifyCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  return runCommand(argv, { name: 'mirror-verify', usage: mirrorVerifyUsage, flags: mirrorVerifyFlags, usageExitCode: 2 }, io, async ({ flags, positional }) => {
+    const endpoints = mirrorEndpoints(positional, process.env);
+    return verify({ ...flags, ...endpoints }, io);
+  });
 }
 
-export async function mirrorVerifyCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    out.write(mirrorVerifyUsage + '\n');
-    return 0;
-  }
-  const own = takeOwnFlags(argv);
-  if ('error' in own) return usage(err, own.error);
-  const options = parseMirrorArgs(own.rest);
-  if ('error' in options) return usage(err, options.error);
+interface VerifyRequest {
+  readonly src: string;
+  readonly dst: string;
+  readonly srcPrefix: string;
+  readonly dstPrefix: string;
+  readonly strip: boolean;
+  readonly srcIgnoreKeysRegex: RegExp | undefined;
+  readonly waitMs: number;
+  readonly attempts: number;
+  readonly json: boolean;
+}
+
+async function verify(options: VerifyRequest, { out, err }: CommandIo): Promise<number> {
   const mapping = { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip };
   const src = new EtcdClient(options.src, { connections: 2 });
   const dst = new EtcdClient(options.dst, { connections: 2 });
@@ -53,8 +52,8 @@ export async function mirrorVerifyCommand(argv: string[], out: NodeJS.WritableSt
   try {
     result = await verifyReplica(src, dst, {
       mapping,
-      waitMs: own.waitMs,
-      attempts: own.attempts,
+      waitMs: options.waitMs,
+      attempts: options.attempts,
       ...(options.srcIgnoreKeysRegex === undefined ? {} : { ignore: options.srcIgnoreKeysRegex }),
     });
   } catch (error) {
@@ -66,7 +65,7 @@ export async function mirrorVerifyCommand(argv: string[], out: NodeJS.WritableSt
   const dstRoot = destinationRoot(mapping);
   const sourceKey = (path: string): string => joinKey(options.srcPrefix, path);
   const replicaKey = (path: string): string => joinKey(dstRoot, path);
-  if (own.json) {
+  if (options.json) {
     out.write(JSON.stringify({
       equal: result.equal,
       source: { url: redactUrl(options.src), prefix: options.srcPrefix, index: result.sourceIndex, nodes: result.sourceNodes },
@@ -83,9 +82,4 @@ export async function mirrorVerifyCommand(argv: string[], out: NodeJS.WritableSt
     out.write(result.equal ? 'equal: the replica holds exactly what the source holds (hidden and ignored keys left out, as the mirror does)\n' : `different: ${result.differences.length} differences\n`);
   }
   return result.equal ? 0 : 1;
-}
-
-function usage(err: NodeJS.WritableStream, problem: string): number {
-  err.write(`etcd-warden mirror-verify: ${problem}\n${mirrorVerifyUsage}\n`);
-  return 2;
 }

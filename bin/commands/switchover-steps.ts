@@ -2,16 +2,17 @@
 // its precondition, checks it, and (outside --dry-run) refuses to go on when
 // it fails, with the reason. The only write is the last step's: the reverse
 // replication index on the old primary, what a one-off script did by hand.
-import { EtcdApiError, EtcdClient, describeError } from '../etcd/client.js';
-import { EtcdErrorCode } from '../etcd/wire-error.js';
-import { replicationIndexKey } from '../index-key.js';
-import { joinKey, type KeyMapping } from '../key-mapping.js';
-import { redactUrl } from '../options.js';
+import { EtcdApiError, EtcdClient, describeError } from '../../mirror/etcd/client.js';
+import { EtcdErrorCode } from '../../mirror/etcd/wire-error.js';
+import { replicationIndexKey } from '../../mirror/index-key.js';
+import { joinKey } from '../../mirror/etcd/keys.js';
+import type { KeyMapping } from '../../mirror/key-mapping.js';
+import { redactUrl } from '../../mirror/options.js';
 import { readMirrorStatus } from './mirror-status-read.js';
-import { jsonBody, type Prober } from './probe-http.js';
+import { jsonBody, type Prober } from './probe.js';
 import { remainingFlips, reverseIndexKey, reverseMapping } from './switchover-plan.js';
-import { describeDifference, differences } from './verify-differences.js';
-import { exclusion, readReplicationIndex, replicaTree, sourceTree } from './verify.js';
+import { describeDifference, differences } from '../../mirror/verify-differences.js';
+import { exclusion, readReplicationIndex, replicaTree, sourceTree } from '../../mirror/verify.js';
 
 export interface SwitchoverOptions {
   /** The old primary's etcd client URL itself: the last step writes there, and its proxy refuses writes while read-only. */
