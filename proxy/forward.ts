@@ -77,9 +77,8 @@ export class Forwarder {
       }
       const kind = classifyUpstreamError(error);
       this.deps.metrics.upstreamErrors.inc({ kind });
-      access.reason = `upstream ${kind}: ${(error as Error).message}`;
-      const cause = `${runtime.upstream.origin.origin}: ${(error as Error).message}`;
-      access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError(cause) : upstreamUnavailableError(cause), runtime.upstream.clusterId);
+      access.reason = `upstream ${kind}: ${runtime.upstream.origin.origin}: ${(error as Error).message}`;
+      access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError() : upstreamUnavailableError(), runtime.upstream.clusterId);
       return;
     }
     if (clientGone) {
