@@ -8,7 +8,9 @@ import type { MirrorSection } from '../config/schema.js';
 import { FailedAuthLimiter } from './auth/failure-limiter.js';
 import { CredentialVerifier } from './auth/verifier.js';
 import { ProxyMetrics } from './metrics.js';
+import { MemberUrlCheck, readMemberUrls } from './member-url-check.js';
 import { startMetricsServer } from './metrics-server.js';
+import { compileRuntime } from './runtime.js';
 import { ProxyServer } from './server.js';
 
 export async function proxyCommand(argv: string[]): Promise<number> {
@@ -28,8 +30,13 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const address = await proxy.listen();
   log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.value.tls !== undefined }, 'proxy listening');
 
+  const memberUrls = new MemberUrlCheck({ log, metrics, current: () => ({ upstream: proxy.upstream, config: proxy.current.config }) });
+  memberUrls.start();
   const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
-    health: () => ({ status: 'ok', readOnly: proxy.current.config.readOnly, openWatches: proxy.openWatches, configFile }),
+    health: () => {
+      const problems = memberUrls.problems();
+      return { status: problems.length === 0 ? 'ok' : 'degraded', problems, readOnly: proxy.current.config.readOnly, openWatches: proxy.openWatches, configFile };
+    },
     clients: () => proxy.clients.report(),
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
@@ -56,6 +63,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       for (const note of proxy.reload(next.value)) log.warn({ configFile }, note);
       metrics.configReloads.inc({ result: 'success' });
       log.info({ configFile, readOnly: next.value.config.readOnly }, 'config reloaded');
+      await memberUrls.checkNow();
     });
   });
 
@@ -65,6 +73,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal, openWatches: proxy.openWatches }, 'shutting down: ending watches, draining requests');
+      memberUrls.stop();
       void (async () => {
         await Promise.all([proxy.close(), mirror?.stop(), new Promise<void>((done) => (metricsServer === undefined ? done() : metricsServer.server.close(() => done())))]);
         await verifier.close();
@@ -84,7 +93,27 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   const { configFile } = loaded;
   for (const warning of loaded.value.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`${configFile}: the configuration is valid (${loaded.value.users.size} users, ${Object.keys(loaded.value.config.acls).length} ACL rules)\n`);
-  return 0;
+  return argv.includes('--online') ? checkOnline(loaded.value) : 0;
+}
+
+/** `check-config --online`: also asks the upstream etcd which client URLs it advertises. */
+async function checkOnline(loaded: LoadedConfig): Promise<number> {
+  const { upstream } = compileRuntime(loaded);
+  try {
+    const reading = await readMemberUrls(upstream, loaded.config);
+    if (!reading.ok) {
+      process.stderr.write(`${reading.error}\n`);
+      return 1;
+    }
+    for (const bypass of reading.bypasses) {
+      process.stderr.write(`error: etcd member ${bypass.member} advertises client URL ${bypass.url}, which ${bypass.problem}\n  fix: ${bypass.fix}\n`);
+    }
+    if (reading.bypasses.length > 0) return 1;
+    process.stdout.write(`${loaded.config.upstream.origin}: every client URL etcd advertises goes through a proxy${loaded.config.advertise === undefined ? ' (as far as can be told without `advertise`)' : ''}\n`);
+    return 0;
+  } finally {
+    await upstream.destroy();
+  }
 }
 
 /** The bundled mirror writes straight to the local etcd (the upstream), not through the proxy's read-only switch. */
@@ -106,7 +135,7 @@ function bundledMirrorOptions(section: MirrorSection, upstream: string, logLevel
 async function configFromArgs(argv: string[], command: string, headline: string): Promise<{ configFile: string; value: LoadedConfig } | number> {
   const configFile = configFlag(argv);
   if (configFile === undefined) {
-    process.stderr.write(`usage: etcd-warden ${command} --config FILE\n`);
+    process.stderr.write(`usage: etcd-warden ${command} --config FILE${command === 'check-config' ? ' [--online]' : ''}\n`);
     return 2;
   }
   const loaded = await loadConfig(configFile);

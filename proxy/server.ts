@@ -24,6 +24,7 @@ import { Heartbeat, type HeartbeatRole } from './heartbeat.js';
 import { compileRuntime, type Runtime } from './runtime.js';
 import { writeProxyError } from './respond.js';
 import { tlsOptions } from './tls.js';
+import type { Upstream } from './upstream.js';
 import { maxStalenessHeader, stalenessGate } from './staleness.js';
 import {
   answerClientError, ConnectionCap, headerCount, headersTooLargeError, serverLimitOptions, tooManyConnectionsError, upstreamRequestLineTooLong, uriTooLongError,
@@ -136,6 +137,10 @@ export class ProxyServer {
 
   get current(): LoadedConfig {
     return this.runtime.loaded;
+  }
+
+  get upstream(): Upstream {
+    return this.runtime.upstream;
   }
 
   async listen(): Promise<string> {
