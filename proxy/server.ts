@@ -176,7 +176,7 @@ export class ProxyServer {
   async close(): Promise<void> {
     await this.heartbeat?.stop();
     const closing = this.fastify.close();
-    this.watches.endAll();
+    this.watches.cutAll();
     const grace = this.runtime.loaded.config.timeouts.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

@@ -166,13 +166,26 @@ describe('reload and shutdown with watches open', () => {
     }
   });
 
-  it('ends open watches with a complete empty 200 on SIGTERM and exits 0', async () => {
-    const proxy = await startProxy({ upstream: etcd.clientUrl, config: { acls: { '/': [] } } });
-    const watches = await Promise.all([1, 2, 3].map((n) => openWatch(proxy.url, `/v2/keys/term/${n}?wait=true`)));
-    // No event is ever written: fastify.close() alone would wait for one forever.
+  it('cuts every kind of open watch mid-response on SIGTERM, as a stopping etcd does, and exits 0 at once', async () => {
+    // A grace period longer than the test: a watch left open would hang the stop.
+    const proxy = await startProxy({ upstream: etcd.clientUrl, config: { acls: { '/': [] }, timeouts: { shutdownGraceMs: 120_000 } } });
+    const watches = await Promise.all([
+      openWatch(proxy.url, '/v2/keys/term/1?wait=true'),
+      openWatch(proxy.url, '/v2/keys/term?wait=true&recursive=true'),
+      openWatch(proxy.url, '/v2/keys/term?wait=true&recursive=true&stream=true'),
+    ]);
+    const streamed: string[] = [];
+    watches[2]?.response.on('data', (chunk: Buffer) => streamed.push(chunk.toString()));
+    await rawRequest(etcd.clientUrl, '/v2/keys/term/2', { method: 'PUT', body: form({ value: 'streamed' }) });
+    await until(async () => streamed.join('').includes('streamed'), 'the stream to deliver one event');
+    expect(JSON.parse(await (watches[1]?.body ?? Promise.resolve('')))).toMatchObject({ node: { key: '/term/2' } });
+    const open = [watches[0], watches[2]];
     const code = await proxy.stop();
     expect(code).toBe(0);
-    for (const watch of watches) expect(await watch.body).toBe('');
+    // Cut without the final chunk: clients see a broken transfer, never a complete empty answer.
+    for (const watch of open) await expect(watch?.body).rejects.toThrow(/aborted/);
+    expect(proxy.logs().filter((line) => String(line.msg).startsWith('requests still running'))).toEqual([]);
+    expect(proxy.logs().filter((line) => line.reason === 'watch cut by shutdown, as a stopping etcd cuts it')).toHaveLength(2);
   });
 });
 
