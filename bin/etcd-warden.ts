@@ -16,7 +16,9 @@ const usage = `usage: etcd-warden <command> [options]
 
 commands:
   proxy --config FILE          run the TLS/auth/ACL proxy in front of an etcd member
-  check-config --config FILE   validate a config file and everything it points at (exit 0 or the errors)
+  check-config --config FILE [--online]
+                               validate a config file and everything it points at (exit 0 or the errors);
+                               --online also checks that etcd advertises no client URL around the proxy
   mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
   passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
   clients --metrics URL        list open client connections and watches on a proxy (--json for scripts)

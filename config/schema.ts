@@ -54,6 +54,12 @@ export interface Config {
   readonly listen: ListenAddress;
   readonly tls?: TlsFiles;
   readonly upstream: URL;
+  /**
+   * This proxy's public URL (https://conf1001.example.org:4001), the one its
+   * etcd member must advertise as its client URL. Checked against
+   * /v2/members at start, on reload and every minute (proxy/member-urls.ts).
+   */
+  readonly advertise?: URL;
   /** CA bundle to verify an https upstream. */
   readonly upstreamCa?: string;
   readonly readOnly: boolean;
@@ -121,7 +127,7 @@ export const defaultLimits: ClientLimits = {
 export type Validation<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly string[] };
 
 const topLevelFields = [
-  'listen', 'tls', 'upstream', 'upstreamCa', 'readOnly', 'htpasswd', 'acls', 'readAcls', 'admins',
+  'listen', 'tls', 'upstream', 'advertise', 'upstreamCa', 'readOnly', 'htpasswd', 'acls', 'readAcls', 'admins',
   'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat',
 ];
 
@@ -135,6 +141,10 @@ export function validateConfig(raw: unknown): Validation<Config> {
   const upstream = read.httpUrl(root.upstream ?? defaultUpstream, 'upstream');
   if (upstream !== undefined && (upstream.pathname !== '/' || upstream.search !== '' || upstream.username !== '')) {
     read.fail('upstream', 'must be an origin only (scheme, host, port), without path, query or credentials');
+  }
+  const advertise = root.advertise === undefined ? undefined : read.httpUrl(root.advertise, 'advertise');
+  if (advertise !== undefined && (advertise.pathname !== '/' || advertise.search !== '' || advertise.username !== '')) {
+    read.fail('advertise', 'must be the URL clients use for this proxy, an origin only (scheme, host, port), e.g. "https://conf1001.example.org:4001"');
   }
   const readOnly = root.readOnly === undefined ? false : read.boolean(root.readOnly, 'readOnly');
   const acls = root.acls === undefined ? {} : read.aclMap(root.acls, 'acls');
@@ -181,6 +191,7 @@ export function validateConfig(raw: unknown): Validation<Config> {
     value: {
       listen, upstream, readOnly, acls, readAcls, admins, logLevel, maxBodyBytes, timeouts, limits,
       ...(tls === undefined ? {} : { tls }),
+      ...(advertise === undefined ? {} : { advertise }),
       ...(upstreamCa === undefined ? {} : { upstreamCa }),
       ...(htpasswd === undefined ? {} : { htpasswd }),
       ...(metrics === undefined ? {} : { metrics }),

@@ -1,7 +1,10 @@
 // Turns an Authorization header into an Identity, paying for a password check
-// only when the gate says the request needs one. Failures are counted per
-// client and refused with 429 once too many (brute force is slowed, a correct
-// password from another address is unaffected).
+// only when the gate says the request needs one. A credential the proxy has
+// already verified is never refused by the failure limiter: a neighbour
+// guessing from the same host once blocked every write of a correct script
+// there (429 for 60 s, which python-etcd's urllib3 honours). Only
+// verifications of credentials not yet proven count and can get 429, per
+// address and per user (auth/failure-limiter.ts).
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import { parseBasicAuthorization } from './auth/basic-auth.js';
 import { VerifierPoolError } from './auth/verifier-pool.js';
@@ -25,8 +28,11 @@ export async function authenticate(
     limiter.recordFailure(clientAddress, '');
     return { kind: 'identity', identity: { kind: 'rejected' } };
   }
-  const limit = limiter.check(clientAddress, parsed.user);
-  if (!limit.allowed) return { kind: 'refused', error: tooManyFailuresError(limit.retryAfterSeconds), reason: 'rate-limited' };
+  const proven = verifier.isProven(parsed.user, parsed.password);
+  if (!proven) {
+    const limit = limiter.check(clientAddress, parsed.user);
+    if (!limit.allowed) return { kind: 'refused', error: tooManyFailuresError(limit.retryAfterSeconds), reason: 'rate-limited' };
+  }
   let verified: boolean;
   try {
     verified = await verifier.verify(parsed.user, parsed.password);
@@ -40,6 +46,9 @@ export async function authenticate(
     limiter.recordFailure(clientAddress, parsed.user);
     return { kind: 'identity', identity: { kind: 'rejected' }, claimedUser: parsed.user };
   }
-  limiter.recordSuccess(clientAddress, parsed.user);
+  // A first login forgives its own typos; a script reusing a proven
+  // credential must not wipe the failures of a neighbour guessing as the
+  // same user from the same host, or that neighbour would never be slowed.
+  if (!proven) limiter.recordSuccess(clientAddress, parsed.user);
   return { kind: 'identity', identity: { kind: 'user', user: parsed.user } };
 }

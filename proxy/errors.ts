@@ -57,12 +57,15 @@ export function payloadTooLargeError(limitBytes: number): ProxyError {
   return { status: 413, body: { errorCode: 0, message: 'Request body too large', cause: `The limit is ${limitBytes} bytes`, index: 0 } };
 }
 
-export function upstreamUnavailableError(cause: string): ProxyError {
-  return { status: 502, body: { errorCode: EtcdErrorCode.RaftInternal, message: 'etcd is unreachable', cause, index: 0 } };
+// Anyone may read, so these bodies name no internal address and no socket
+// error (an unreachable etcd's cause once read "http://127.0.0.1:2379:
+// connect ECONNREFUSED …"); the access log line keeps those details.
+export function upstreamUnavailableError(): ProxyError {
+  return { status: 502, body: { errorCode: EtcdErrorCode.RaftInternal, message: 'etcd member unavailable', cause: 'etcd member unavailable', index: 0 } };
 }
 
-export function upstreamTimeoutError(cause: string): ProxyError {
-  return { status: 504, body: { errorCode: EtcdErrorCode.RaftInternal, message: 'etcd did not answer in time', cause, index: 0 } };
+export function upstreamTimeoutError(): ProxyError {
+  return { status: 504, body: { errorCode: EtcdErrorCode.RaftInternal, message: 'etcd member did not answer in time', cause: 'etcd member did not answer in time', index: 0 } };
 }
 
 export function serviceUnavailableError(cause: string): ProxyError {

@@ -77,9 +77,8 @@ export class Forwarder {
       }
       const kind = classifyUpstreamError(error);
       this.deps.metrics.upstreamErrors.inc({ kind });
-      access.reason = `upstream ${kind}: ${(error as Error).message}`;
-      const cause = `${runtime.upstream.origin.origin}: ${(error as Error).message}`;
-      access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError(cause) : upstreamUnavailableError(cause), runtime.upstream.clusterId);
+      access.reason = `upstream ${kind}: ${runtime.upstream.origin.origin}: ${(error as Error).message}`;
+      access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError() : upstreamUnavailableError(), runtime.upstream.clusterId);
       return;
     }
     if (clientGone) {
@@ -101,7 +100,7 @@ export class Forwarder {
     if (watch) {
       // etcd sends a watch's headers (X-Etcd-Index) at registration; pass them on now, not with the first event.
       client.flushHeaders();
-      this.deps.watches.add(client, upstreamBody);
+      this.deps.watches.add(client, upstreamBody, access);
       this.deps.metrics.openWatches.inc();
       client.once('close', () => this.deps.metrics.openWatches.dec());
     }
@@ -109,8 +108,8 @@ export class Forwarder {
       access.bytes += chunk.length;
     });
     upstreamBody.on('error', (error) => {
-      // Aborted by the client, or ended by our own shutdown: not an upstream failure.
-      if (clientGone() || client.writableEnded) return;
+      // Aborted by the client, or cut by our own shutdown: not an upstream failure.
+      if (clientGone() || client.writableEnded || client.destroyed) return;
       this.deps.metrics.upstreamErrors.inc({ kind: classifyUpstreamError(error) });
       access.reason = `upstream failed mid-response: ${error.message}`;
       client.destroy();

@@ -8,7 +8,9 @@ import type { ClientsReport } from './clients.js';
 import type { ProxyMetrics } from './metrics.js';
 
 export interface HealthReport {
-  readonly status: 'ok';
+  /** degraded: the proxy serves, but an operator must act on `problems`. */
+  readonly status: 'ok' | 'degraded';
+  readonly problems: readonly string[];
   readonly readOnly: boolean;
   readonly openWatches: number;
   readonly configFile: string;

@@ -46,6 +46,13 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  readonly memberUrlBypass = new Gauge({
+    name: 'etcd_warden_member_url_bypass',
+    help: 'An etcd member advertises this client URL, which goes around the proxy (1); see the error log for the fix',
+    labelNames: ['member', 'url'],
+    registers: [this.registry],
+  });
+
   readonly heartbeatWrites = new Counter({
     name: 'etcd_warden_heartbeat_writes_total',
     help: 'Heartbeat writes by the primary proxy to its local etcd, by result (success, failure)',

@@ -12,6 +12,8 @@ import { Upstream, type UpstreamOptions } from './upstream.js';
 
 export interface Runtime {
   readonly listen: ListenAddress;
+  /** The proxy's public URL, which etcd must advertise as its client URL (member-url-check.ts). */
+  readonly advertise: URL | undefined;
   /** The certificate to serve; undefined for plain HTTP. */
   readonly tls: TlsMaterial | undefined;
   readonly readOnly: boolean;
@@ -37,6 +39,7 @@ export function compileRuntime(loaded: LoadedConfig, previous?: Runtime): Runtim
   };
   return {
     listen: config.listen,
+    advertise: config.advertise,
     tls: loaded.tls,
     readOnly: config.readOnly,
     policy: {

@@ -27,6 +27,7 @@ import { writeProxyError } from './respond.js';
 import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
 import { maxStalenessHeader } from './staleness.js';
 import { tlsOptions } from './tls.js';
+import type { Upstream } from './upstream.js';
 import { OpenWatches } from './watch.js';
 
 declare module 'fastify' {
@@ -123,6 +124,10 @@ export class ProxyServer {
     return this.watches.size;
   }
 
+  get upstream(): Upstream {
+    return this.currentRuntime.upstream;
+  }
+
   async listen(): Promise<string> {
     const { host, port } = this.currentRuntime.listen;
     return this.fastify.listen({ host, port });
@@ -152,7 +157,7 @@ export class ProxyServer {
   async close(): Promise<void> {
     await this.heartbeat?.stop();
     const closing = this.fastify.close();
-    this.watches.endAll();
+    this.watches.cutAll();
     const grace = this.currentRuntime.timeouts.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

@@ -1,30 +1,47 @@
-// Open watches, tracked so shutdown can end them the way etcd clients expect
-// (a complete 200 with an empty body, after which they re-watch) instead of
-// waiting: fastify.close() would otherwise block until each watch gets an
-// event (research finding J: 10.3 s in a test, hours in production).
+// Open watches, tracked so shutdown can end them the way a stopping etcd
+// does instead of waiting: fastify.close() would otherwise block until each
+// watch gets an event (research finding J: 10.3 s in a test, hours in
+// production).
+//
+// How etcd itself ends a watch when it stops (measured, README "Signals"):
+// the connection closes in the middle of the chunked response, without the
+// final chunk. python-etcd then raises EtcdConnectionFailed (which client
+// code already retries), etcdctl reports "unexpected EOF", curl exits 18.
+// An empty, complete 200 (what the proxy used to send) made python-etcd
+// raise a plain EtcdException ("Server response was not valid JSON") and
+// ended its eternal_watch.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { AccessRecord } from './access-log.js';
+
+interface OpenWatch {
+  readonly client: ServerResponse;
+  readonly upstream: Readable;
+  readonly access: AccessRecord;
+}
 
 export class OpenWatches {
-  private readonly open = new Set<{ readonly client: ServerResponse; readonly upstream: Readable }>();
+  private readonly open = new Set<OpenWatch>();
 
   get size(): number {
     return this.open.size;
   }
 
   /** Tracks a watch until its client response closes. */
-  add(client: ServerResponse, upstream: Readable): void {
-    const entry = { client, upstream };
+  add(client: ServerResponse, upstream: Readable, access: AccessRecord): void {
+    const entry = { client, upstream, access };
     this.open.add(entry);
     client.once('close', () => this.open.delete(entry));
   }
 
-  /** Ends every open watch cleanly and stops its upstream request. */
-  endAll(): void {
-    for (const { client, upstream } of this.open) {
+  /** Closes every open watch's connection mid-response, as a stopping etcd does, and stops its upstream request. */
+  cutAll(): void {
+    for (const { client, upstream, access } of this.open) {
+      access.reason = 'watch cut by shutdown, as a stopping etcd cuts it';
       upstream.unpipe(client);
+      // The client first: the upstream's abort error must find it destroyed (forward.ts ignores it then).
+      client.destroy();
       upstream.destroy();
-      client.end();
     }
   }
 }

@@ -3,21 +3,45 @@
 // start and on SIGHUP, like `nginx -t`. Exit 0, or 1 with every error
 // naming its field.
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
-import { positionalArguments, runCommand, textFlag, UsageError, type CommandIo } from './flags.js';
+import { readMemberUrls } from '../../proxy/member-url-check.js';
+import { compileRuntime } from '../../proxy/runtime.js';
+import { positionalArguments, runCommand, switchFlag, textFlag, UsageError, type CommandIo } from './flags.js';
 
 /** `--config FILE`, read the same way by the proxy and by check-config. */
 export const configFlags = { config: textFlag('--config', '-c') };
 
+const checkConfigFlags = { ...configFlags, online: switchFlag('--online') };
+
 export function checkConfigCommand(argv: readonly string[], io: CommandIo): Promise<number> {
-  const spec = { name: 'check-config', usage: 'usage: etcd-warden check-config --config FILE', flags: configFlags, usageExitCode: 2 };
+  const spec = { name: 'check-config', usage: 'usage: etcd-warden check-config --config FILE [--online]', flags: checkConfigFlags, usageExitCode: 2 };
   return runCommand(argv, spec, io, async ({ flags, positional }) => {
     positionalArguments(positional, []);
     const loaded = await loadConfigOrSay(flags.config, 'the configuration has errors', io);
     if (loaded === undefined) return 1;
     for (const warning of loaded.warnings) io.err.write(`warning: ${warning}\n`);
     io.out.write(`${loaded.file}: the configuration is valid (${loaded.users.size} users, ${Object.keys(loaded.config.acls).length} ACL rules)\n`);
-    return 0;
+    return flags.online ? checkOnline(loaded, io) : 0;
   });
+}
+
+/** `check-config --online`: also asks the upstream etcd which client URLs it advertises. */
+async function checkOnline(loaded: LoadedConfig, io: CommandIo): Promise<number> {
+  const { upstream, advertise, upstreamOptions } = compileRuntime(loaded);
+  try {
+    const reading = await readMemberUrls(upstream, { advertise, upstream: upstreamOptions.origin });
+    if (!reading.ok) {
+      io.err.write(`${reading.error}\n`);
+      return 1;
+    }
+    for (const bypass of reading.bypasses) {
+      io.err.write(`error: etcd member ${bypass.member} advertises client URL ${bypass.url}, which ${bypass.problem}\n  fix: ${bypass.fix}\n`);
+    }
+    if (reading.bypasses.length > 0) return 1;
+    io.out.write(`${upstreamOptions.origin.origin}: every client URL etcd advertises goes through a proxy${advertise === undefined ? ' (as far as can be told without `advertise`)' : ''}\n`);
+    return 0;
+  } finally {
+    await upstream.destroy();
+  }
 }
 
 /** The config file loaded and checked, or undefined after printing every error under `headline`. */

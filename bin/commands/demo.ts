@@ -99,14 +99,21 @@ async function runDemo({ out, err }: CommandIo): Promise<number> {
     } catch {
       throw new Error('etcd is not installed: sudo apt-get install -y etcd-server (then sudo systemctl disable --now etcd)');
     }
+    // As production must run etcd behind the proxy: its client listener on
+    // loopback, advertising the PROXY's URL, so clients that sync the member
+    // list (etcdctl, python-etcd allow_reconnect) stay on the proxy. The
+    // proxies' ports are picked first for that.
+    const ports = { primary: await freePort(), replica: await freePort() };
+    const primary = `https://127.0.0.1:${ports.primary}`;
+    const replica = `https://127.0.0.1:${ports.replica}`;
     const etcdUrls: string[] = [];
-    for (const name of ['primary', 'replica']) {
+    for (const name of ['primary', 'replica'] as const) {
       const client = await freePort();
       const peer = await freePort();
       const url = `http://127.0.0.1:${client}`;
       start('etcd', [
         '--name', name, '--data-dir', join(dir, `etcd-${name}`),
-        '--listen-client-urls', url, '--advertise-client-urls', url,
+        '--listen-client-urls', url, '--advertise-client-urls', name === 'primary' ? primary : replica,
         '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
         '--initial-cluster', `${name}=http://127.0.0.1:${peer}`, '--enable-v2', '--log-level', 'error',
       ], `etcd ${name}`);
@@ -126,12 +133,12 @@ async function runDemo({ out, err }: CommandIo): Promise<number> {
       await primaryClient.put(`/conftool/v1/${key}`, { value });
     }
 
-    const ports = { primary: await freePort(), replica: await freePort() };
     const metricsPorts = { primary: await freePort(), replica: await freePort() };
     const mirrorPort = await freePort();
     for (const name of ['primary', 'replica'] as const) {
       const config = {
         listen: `127.0.0.1:${ports[name]}`,
+        advertise: name === 'primary' ? primary : replica,
         tls: { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') },
         upstream: name === 'primary' ? primaryEtcd : replicaEtcd,
         readOnly: name === 'replica',
@@ -144,8 +151,6 @@ async function runDemo({ out, err }: CommandIo): Promise<number> {
       await writeFile(join(dir, `${name}.yaml`), stringify(config));
       start(process.execPath, [cli, 'proxy', '--config', join(dir, `${name}.yaml`)], `proxy ${name}`);
     }
-    const primary = `https://127.0.0.1:${ports.primary}`;
-    const replica = `https://127.0.0.1:${ports.replica}`;
     const metrics = { primary: `http://127.0.0.1:${metricsPorts.primary}`, replica: `http://127.0.0.1:${metricsPorts.replica}` };
     const mirror = `http://127.0.0.1:${mirrorPort}`;
     await waitForHttp(`${metrics.primary}/healthz`, 'the primary proxy');
@@ -159,6 +164,7 @@ etcd-warden demo is running (temp dir ${dir})
 
   primary etcd   ${primaryEtcd}   behind the proxy at ${primary}   (metrics ${metrics.primary})
   replica etcd   ${replicaEtcd}   behind the read-only proxy at ${replica}   (metrics ${metrics.replica})
+  each etcd listens on loopback only and advertises its proxy's URL, as production must
   mirror         primary /conftool -> replica /conftool, status at ${mirror}/lag
   credentials    root / ${password}   (printed once; the htpasswd holds a bcrypt hash)
 
@@ -169,8 +175,13 @@ Try:
   (the last one is refused: the replica is read-only; the mirror carries the write there instead)
   curl -sk ${replica}/v2/keys/${newKey}
 
+Clients that sync the member list (etcdctl by default) stay on the proxy, so its ACLs hold:
+  ETCDCTL_API=2 etcdctl --endpoints ${primary} --ca-file ${join(dir, 'tls.crt')} set /conftool/v1/demo/etcdctl anonymous
+  ETCDCTL_API=2 etcdctl --endpoints ${primary} --ca-file ${join(dir, 'tls.crt')} -u root:${password} set /conftool/v1/demo/etcdctl root
+  (the first one is refused: no credentials)
+
 Operator commands:
-  node ${cli} health --endpoints ${replicaEtcd} --proxy-health ${metrics.replica} --expect-read-only true --mirror ${mirror}
+  node ${cli} health --endpoints ${replica} --ca ${join(dir, 'tls.crt')} --proxy-health ${metrics.replica} --expect-read-only true --mirror ${mirror}
   node ${cli} mirror-status ${mirror}
   node ${cli} mirror-verify --src-prefix /conftool --dst-prefix /conftool --strip ${primaryEtcd} ${replicaEtcd}
 

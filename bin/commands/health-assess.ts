@@ -43,6 +43,7 @@ export function assessHealth(facts: ClusterFacts, expect: HealthExpectations): H
   }
 
   for (const proxy of facts.proxies) {
+    for (const report of proxy.reports ?? []) degraded.push(`proxy ${proxy.url} reports: ${report}`);
     if (proxy.problem !== undefined) degraded.push(`proxy ${proxy.url}: ${proxy.problem}`);
     else if (expect.readOnly !== undefined && proxy.readOnly !== expect.readOnly) {
       degraded.push(`proxy ${proxy.url} has read-only ${String(proxy.readOnly)}, expected ${String(expect.readOnly)}`);

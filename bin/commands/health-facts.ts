@@ -24,7 +24,10 @@ export interface ProxyFacts {
   readonly url: string;
   readonly readOnly?: boolean;
   readonly openWatches?: number;
+  /** Why the proxy could not be asked (unreachable, not a proxy's /healthz). */
   readonly problem?: string;
+  /** Problems the proxy reports about itself (its /healthz says "degraded"), e.g. a member URL around it. */
+  readonly reports?: readonly string[];
 }
 
 export interface MirrorFacts {

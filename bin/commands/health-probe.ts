@@ -108,11 +108,17 @@ export function proxyHealthUrl(url: string): string {
 export async function probeProxy(prober: Prober, url: string): Promise<ProxyFacts> {
   try {
     const answer = await prober.get(proxyHealthUrl(url));
-    const body = jsonBody(answer) as { readOnly?: unknown; openWatches?: unknown } | undefined;
+    const body = jsonBody(answer) as { readOnly?: unknown; openWatches?: unknown; problems?: unknown } | undefined;
     if (answer.status !== 200 || typeof body?.readOnly !== 'boolean') {
       return { url, problem: `/healthz answered HTTP ${answer.status} without a readOnly field: is this the proxy's metrics address?` };
     }
-    return { url, readOnly: body.readOnly, ...(typeof body.openWatches === 'number' ? { openWatches: body.openWatches } : {}) };
+    const reports = Array.isArray(body.problems) ? body.problems.filter((problem): problem is string => typeof problem === 'string') : [];
+    return {
+      url,
+      readOnly: body.readOnly,
+      ...(typeof body.openWatches === 'number' ? { openWatches: body.openWatches } : {}),
+      ...(reports.length === 0 ? {} : { reports }),
+    };
   } catch (error) {
     return { url, problem: `unreachable: ${reason(error)}` };
   }

@@ -7,6 +7,7 @@ import { startBundledMirror } from '../../mirror/bundled.js';
 import { mirrorDefaults, type MirrorOptions } from '../../mirror/options.js';
 import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
 import { CredentialVerifier } from '../../proxy/auth/verifier.js';
+import { MemberUrlCheck } from '../../proxy/member-url-check.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 import { startMetricsServer } from '../../proxy/metrics-server.js';
 import { ProxyServer } from '../../proxy/server.js';
@@ -36,8 +37,13 @@ async function runProxy(loaded: LoadedConfig): Promise<number> {
   const address = await proxy.listen();
   log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.tls !== undefined }, 'proxy listening');
 
+  const memberUrls = new MemberUrlCheck({ log, metrics, current: () => proxy.runtime });
+  memberUrls.start();
   const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
-    health: () => ({ status: 'ok', readOnly: proxy.runtime.readOnly, openWatches: proxy.openWatches, configFile }),
+    health: () => {
+      const problems = memberUrls.problems();
+      return { status: problems.length === 0 ? 'ok' : 'degraded', problems, readOnly: proxy.runtime.readOnly, openWatches: proxy.openWatches, configFile };
+    },
     clients: () => proxy.clients.report(),
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
@@ -57,6 +63,7 @@ async function runProxy(loaded: LoadedConfig): Promise<number> {
       for (const note of proxy.reload(next.value)) log.warn({ configFile }, note);
       metrics.configReloads.inc({ result: 'success' });
       log.info({ configFile, readOnly: next.value.config.readOnly }, 'config reloaded');
+      await memberUrls.checkNow();
     });
   });
 
@@ -66,6 +73,7 @@ async function runProxy(loaded: LoadedConfig): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal, openWatches: proxy.openWatches }, 'shutting down: ending watches, draining requests');
+      memberUrls.stop();
       void (async () => {
         await Promise.all([proxy.close(), mirror?.stop(), new Promise<void>((done) => (metricsServer === undefined ? done() : metricsServer.server.close(() => done())))]);
         await verifier.close();

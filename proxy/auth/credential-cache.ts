@@ -58,16 +58,28 @@ export class VerifiedCredentialCache {
 
   /** True when this exact credential was verified against `currentHash` within the TTL. */
   has(user: string, fingerprint: CredentialFingerprint, currentHash: string): boolean {
+    if (!this.proven(user, fingerprint, currentHash)) return false;
     const entry = this.entries.get(user);
-    if (entry === undefined) return false;
-    if (this.now() >= entry.expiresAt || entry.hash !== currentHash) {
-      this.entries.delete(user);
-      return false;
-    }
-    if (!timingSafeEqual(entry.fingerprint, fingerprint)) return false;
+    // An expired entry stays (until replaced or evicted) as proof for proven().
+    if (entry === undefined || this.now() >= entry.expiresAt) return false;
     this.entries.delete(user);
     this.entries.set(user, entry);
     return true;
+  }
+
+  /**
+   * True when this exact credential was ever verified against `currentHash`,
+   * even if the TTL has run out since: the failure limiter must not refuse
+   * a credential that is known to be right, only make it be checked again.
+   */
+  proven(user: string, fingerprint: CredentialFingerprint, currentHash: string): boolean {
+    const entry = this.entries.get(user);
+    if (entry === undefined) return false;
+    if (entry.hash !== currentHash) {
+      this.entries.delete(user);
+      return false;
+    }
+    return timingSafeEqual(entry.fingerprint, fingerprint);
   }
 
   /** Records a successful verification of `fingerprint` against `hash`. */
@@ -82,9 +94,19 @@ export class VerifiedCredentialCache {
     }
   }
 
-  /** On htpasswd reload: nothing verified against the old file counts any more. */
+  /** Forgets everything. */
   clear(): void {
     this.entries.clear();
+  }
+
+  /**
+   * On htpasswd reload: keeps only users whose hash is still the very same
+   * string. Reloads come with every config-management run, and clearing all
+   * would make every running script's credential unproven again, so the
+   * failure limiter could refuse it (issue 8).
+   */
+  retain(stillHolds: (user: string, hash: string) => boolean): void {
+    for (const [user, entry] of this.entries) if (!stillHolds(user, entry.hash)) this.entries.delete(user);
   }
 }
 

@@ -1,25 +1,38 @@
-// Slows repeated authentication failures from one client (SPEC §1).
+// Slows repeated authentication failures (SPEC §1). It judges only
+// verifications of credentials not yet proven: authenticate.ts lets a
+// credential the proxy already verified through without asking (there is
+// nothing left to guess), so a neighbour guessing from the same host cannot
+// lock out a script that is already writing (issue 8: 0 of 40 writes in 20 s).
 //
-// Failures are counted per client address over a sliding window, each one
-// attributed to the user it tried. The limit is per address, never per user
-// alone: a sprayer guessing alice's password from one host cannot lock
-// alice out of her own host. A success forgives only that user's failures
-// from that address, so a typo-then-correct login starts clean, while an
-// attacker holding one valid account cannot launder guesses at other users.
+// Failures are counted over a sliding window in two ways:
+// - per client address, each attributed to the user it tried. A sprayer
+//   guessing alice's password from one host is slowed to maxFailures per
+//   window there, and cannot lock alice out of her own host. A success
+//   forgives only that user's failures from that address, so a
+//   typo-then-correct login starts clean, while an attacker holding one
+//   valid account cannot launder guesses at other users.
+// - per user, across addresses, so guessing one user's password from many
+//   addresses is slowed too (maxFailuresPerUser, three times the per-address
+//   limit: more than one host can manage alone). Not forgiven by a success.
 //
-// Memory is bounded under address spraying: at most maxTrackedClients
-// addresses (least recently failing evicted first), at most maxFailures
-// timestamps each. IPv6 clients are tracked per /64, the block one host or
-// customer is normally handed, so rotating the low 64 bits does not reset.
+// Memory is bounded under address or user-name spraying: at most
+// maxTrackedClients addresses and maxTrackedUsers users (least recently
+// failing evicted first), each with at most its limit of timestamps. IPv6
+// clients are tracked per /64, the block one host or customer is normally
+// handed, so rotating the low 64 bits does not reset.
 import { isIPv6 } from 'node:net';
 
 export interface FailedAuthLimiterOptions {
   /** Failures per window before an address is refused; default 10. */
   maxFailures?: number;
+  /** Failures per window for one user, from any address, before that user's unproven logins are refused; default 30. */
+  maxFailuresPerUser?: number;
   /** Sliding window length; default 60 s. */
   windowMs?: number;
   /** Addresses tracked at most; default 10,000. */
   maxTrackedClients?: number;
+  /** Users tracked at most; default 10,000. */
+  maxTrackedUsers?: number;
   now?: () => number;
 }
 
@@ -32,21 +45,28 @@ interface Failure {
 
 export class FailedAuthLimiter {
   readonly maxFailures: number;
+  readonly maxFailuresPerUser: number;
   readonly windowMs: number;
   readonly maxTrackedClients: number;
+  readonly maxTrackedUsers: number;
   private readonly now: () => number;
   // Insertion order = order of most recent failure; the first key is evicted.
   private readonly failuresByClient = new Map<string, Failure[]>();
+  private readonly failuresByUser = new Map<string, Failure[]>();
 
   constructor(options: FailedAuthLimiterOptions = {}) {
     this.maxFailures = options.maxFailures ?? 10;
+    this.maxFailuresPerUser = options.maxFailuresPerUser ?? 3 * this.maxFailures;
     this.windowMs = options.windowMs ?? 60_000;
     this.maxTrackedClients = options.maxTrackedClients ?? 10_000;
+    this.maxTrackedUsers = options.maxTrackedUsers ?? 10_000;
     this.now = options.now ?? Date.now;
     for (const [name, value] of [
       ['maxFailures', this.maxFailures],
+      ['maxFailuresPerUser', this.maxFailuresPerUser],
       ['windowMs', this.windowMs],
       ['maxTrackedClients', this.maxTrackedClients],
+      ['maxTrackedUsers', this.maxTrackedUsers],
     ] as const) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
     }
@@ -57,49 +77,68 @@ export class FailedAuthLimiter {
     return this.failuresByClient.size;
   }
 
-  /** Call before verifying; `user` is accepted for symmetry and future per-user policy. */
-  check(clientAddress: string, _user: string): LimitDecision {
-    const client = clientKey(clientAddress);
-    const failures = this.recentFailures(client);
-    if (failures === undefined || failures.length < this.maxFailures) return { allowed: true };
-    // Refused until the oldest failure in the window ages out.
-    const oldest = failures[0]?.at ?? this.now();
-    const waitMs = oldest + this.windowMs - this.now();
+  /** Users with failures in memory (for metrics and tests). */
+  get trackedUsers(): number {
+    return this.failuresByUser.size;
+  }
+
+  /** Call before verifying a credential not yet proven. */
+  check(clientAddress: string, user: string): LimitDecision {
+    const waits = [
+      this.waitMs(this.failuresByClient, clientKey(clientAddress), this.maxFailures),
+      user === '' ? 0 : this.waitMs(this.failuresByUser, user, this.maxFailuresPerUser),
+    ];
+    const waitMs = Math.max(...waits);
+    if (waitMs <= 0) return { allowed: true };
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
   }
 
   recordFailure(clientAddress: string, user: string): void {
-    const client = clientKey(clientAddress);
-    const failures = this.recentFailures(client) ?? [];
-    failures.push({ at: this.now(), user });
-    // Callers stop verifying once refused, but keep memory bounded anyway.
-    if (failures.length > this.maxFailures) failures.splice(0, failures.length - this.maxFailures);
-    this.failuresByClient.delete(client);
-    this.failuresByClient.set(client, failures);
-    while (this.failuresByClient.size > this.maxTrackedClients) {
-      const oldest = this.failuresByClient.keys().next();
-      if (oldest.done === true) break;
-      this.failuresByClient.delete(oldest.value);
-    }
+    const failure = { at: this.now(), user };
+    this.record(this.failuresByClient, clientKey(clientAddress), failure, this.maxFailures, this.maxTrackedClients);
+    // A malformed header names no user.
+    if (user !== '') this.record(this.failuresByUser, user, failure, this.maxFailuresPerUser, this.maxTrackedUsers);
   }
 
   recordSuccess(clientAddress: string, user: string): void {
     const client = clientKey(clientAddress);
-    const failures = this.recentFailures(client);
+    const failures = this.recentFailures(this.failuresByClient, client);
     if (failures === undefined) return;
     const others = failures.filter((failure) => failure.user !== user);
     if (others.length === 0) this.failuresByClient.delete(client);
     else this.failuresByClient.set(client, others);
   }
 
-  /** The client's failures still inside the window; forgets the client when none are. */
-  private recentFailures(client: string): Failure[] | undefined {
-    const failures = this.failuresByClient.get(client);
+  /** How long until `key` may try again (<= 0: now); refused until its oldest failure in the window ages out. */
+  private waitMs(failuresByKey: Map<string, Failure[]>, key: string, limit: number): number {
+    const failures = this.recentFailures(failuresByKey, key);
+    if (failures === undefined || failures.length < limit) return 0;
+    const oldest = failures[0]?.at ?? this.now();
+    return oldest + this.windowMs - this.now();
+  }
+
+  private record(failuresByKey: Map<string, Failure[]>, key: string, failure: Failure, limit: number, maxTracked: number): void {
+    const failures = this.recentFailures(failuresByKey, key) ?? [];
+    failures.push(failure);
+    // Callers stop verifying once refused, but keep memory bounded anyway.
+    if (failures.length > limit) failures.splice(0, failures.length - limit);
+    failuresByKey.delete(key);
+    failuresByKey.set(key, failures);
+    while (failuresByKey.size > maxTracked) {
+      const oldest = failuresByKey.keys().next();
+      if (oldest.done === true) break;
+      failuresByKey.delete(oldest.value);
+    }
+  }
+
+  /** The key's failures still inside the window; forgets the key when none are. */
+  private recentFailures(failuresByKey: Map<string, Failure[]>, key: string): Failure[] | undefined {
+    const failures = failuresByKey.get(key);
     if (failures === undefined) return undefined;
     const horizon = this.now() - this.windowMs;
     const firstRecent = failures.findIndex((failure) => failure.at > horizon);
     if (firstRecent < 0) {
-      this.failuresByClient.delete(client);
+      failuresByKey.delete(key);
       return undefined;
     }
     if (firstRecent > 0) failures.splice(0, firstRecent);

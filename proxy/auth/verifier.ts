@@ -74,6 +74,16 @@ export class CredentialVerifier {
     return this.cache.size;
   }
 
+  /**
+   * True when this password was already verified for this user against the
+   * hash the file holds now (µs: one HMAC): such a credential has nothing
+   * left to guess, so the failure limiter lets it through (authenticate.ts).
+   */
+  isProven(user: string, password: string): boolean {
+    const entry = this.table.get(user);
+    return entry !== undefined && this.cache.proven(user, this.cache.fingerprint(user, password), entry.hash);
+  }
+
   async verify(user: string, password: string): Promise<boolean> {
     const entry = this.table.get(user);
     if (entry === undefined) {
@@ -95,11 +105,11 @@ export class CredentialVerifier {
     });
   }
 
-  /** Swaps in a reloaded htpasswd file; nothing verified before counts. */
+  /** Swaps in a reloaded htpasswd file; a credential verified before counts only if its user's hash is unchanged. */
   replaceTable(table: HtpasswdTable): void {
     this.table = table;
     this.decoy = decoyFor(table);
-    this.cache.clear();
+    this.cache.retain((user, hash) => table.get(user)?.hash === hash);
   }
 
   async close(): Promise<void> {

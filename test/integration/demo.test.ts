@@ -1,9 +1,11 @@
 // `etcd-warden demo`, started and stopped as a user does: it prints the
 // URLs and commands, the commands do what it says, and Ctrl-C (SIGINT)
 // leaves no process and no temp dir behind.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientScript, debianPython, requirePythonEtcd, runClient } from '../fixtures/clients.js';
 import { cliPath } from '../fixtures/proxy.js';
 
 let demo: ChildProcess;
@@ -58,6 +60,52 @@ afterAll(async () => {
     demo.kill('SIGINT');
     await exited;
   }
+});
+
+describe('clients that sync the member list, through the demo\'s proxy', () => {
+  const demoValue = (name: RegExp): string => name.exec(output)?.[1] ?? '';
+  const primaryProxy = (): string => demoValue(/behind the proxy at (https:\/\/\S+)/);
+  const primaryEtcd = (): string => demoValue(/primary etcd +(http:\/\/\S+)/);
+  const ca = (): string => join(demoValue(/temp dir (\S+)\)/), 'tls.crt');
+  const inPrimaryEtcd = async (key: string): Promise<string | undefined> => {
+    const response = await fetch(`${primaryEtcd()}/v2/keys${key}`);
+    return response.status === 200 ? ((await response.json()) as { node: { value: string } }).node.value : undefined;
+  };
+
+  it('the printed etcdctl commands: anonymous refused (401) after etcdctl synced the member list, root written', async () => {
+    const [anonymous, root] = output.split('\n').filter((line) => line.startsWith('  ETCDCTL_API=2 ')).map((line) => line.trim()) as [string, string];
+    const refused = spawnSync('bash', ['-c', anonymous], { timeout: 20_000 });
+    expect(refused.status).toBe(4);
+    expect(refused.stderr.toString()).toContain('Error:  110: The request requires user authentication (Insufficient credentials) [0]');
+    expect(await inPrimaryEtcd('/conftool/v1/demo/etcdctl')).toBeUndefined();
+    expect(curl(root).trim()).toBe('root');
+    expect(await inPrimaryEtcd('/conftool/v1/demo/etcdctl')).toBe('root');
+  });
+
+  it('etcdctl, syncing by default, sends every request to the proxy: none to etcd, none anonymous or with a wrong password gets through', async () => {
+    const password = demoValue(/credentials +root \/ (\S+)/);
+    for (const user of [[], ['-u', 'root:wrong'], ['-u', `nobody:${password}`]]) {
+      const run = await runClient('etcdctl', ['--debug', '--endpoints', primaryProxy(), '--ca-file', ca(), ...user, 'set', '/conftool/v1/demo/sync', 'x'], { env: { ETCDCTL_API: '2' } });
+      expect(run.code, run.stderr).toBe(4);
+      expect(run.stderr).toContain('110: The request requires user authentication');
+      // --debug prints the endpoints it synced and each request as a curl line: the member list, then the write, all at the proxy.
+      expect(run.stderr).toContain(`Cluster-Endpoints: ${primaryProxy()}\n`);
+      const targets = [...run.stderr.matchAll(/^cURL Command: curl -X \w+ (\S+)/gm)].map((match) => new URL(match[1] ?? '').origin);
+      expect(targets.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(targets)).toEqual(new Set([primaryProxy()]));
+    }
+    expect(await inPrimaryEtcd('/conftool/v1/demo/sync')).toBeUndefined();
+  });
+
+  it('python-etcd with allow_reconnect=True learns only the proxy\'s URL, and an anonymous write is refused there', async () => {
+    requirePythonEtcd();
+    const run = await runClient(debianPython, [clientScript('member_sync.py'), primaryProxy(), '/conftool/v1/demo/python', '--ca', ca()]);
+    expect(run.stderr).toBe('');
+    const result = JSON.parse(run.stdout) as { machines: string[]; writes: Record<string, string> };
+    expect(result.machines).toEqual([primaryProxy()]);
+    expect(Object.values(result.writes)).toEqual(['EtcdInsufficientPermissions']);
+    expect(await inPrimaryEtcd('/conftool/v1/demo/python')).toBeUndefined();
+  });
 });
 
 describe('etcd-warden demo', () => {

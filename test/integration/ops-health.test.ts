@@ -2,7 +2,8 @@
 // everything down, and the proxy's read-only switch as expected or not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { startProxy, type ProxyProcess } from '../fixtures/proxy.js';
+import { startProxiedMember, type ProxiedMember } from '../fixtures/member.js';
+import type { ProxyProcess } from '../fixtures/proxy.js';
 import { capturedLogger, mirrorOptions, runMirror } from './mirror-helpers.js';
 import { runCli, startEtcdCluster, type EtcdCluster } from './ops-helpers.js';
 
@@ -65,13 +66,14 @@ describe('etcd-warden health on a three-member cluster', () => {
 describe('etcd-warden health on a single member', () => {
   let etcd: EtcdProcess;
   let proxy: ProxyProcess;
+  let member: ProxiedMember;
   beforeAll(async () => {
-    etcd = await startEtcd('health-single');
-    proxy = await startProxy({ upstream: etcd.clientUrl, config: { readOnly: true, acls: { '/': [] } } });
+    // etcd advertising the proxy's URL, as deployed: otherwise the proxy reports the member URL around it.
+    member = await startProxiedMember('health-single', { config: { readOnly: true, acls: { '/': [] } } });
+    ({ etcd, proxy } = member);
   });
   afterAll(async () => {
-    await proxy.stop();
-    await etcd.stop();
+    await member.stop();
   });
 
   it('is healthy when the proxy is read-only as expected, through the proxy itself', async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import { form, rawRequest } from '../fixtures/http.js';
 import { startProxy, type ProxyProcess } from '../fixtures/proxy.js';
+import { establishedConnections } from '../fixtures/sockets.js';
 
 let etcd: EtcdProcess;
 
@@ -110,6 +111,18 @@ describe('watches through the proxy', () => {
     expect(metrics).toMatch(/^etcd_warden_open_watches 0$/m);
   });
 
+  it('closes the upstream socket of each of 200 dropped watches within one second', async () => {
+    const pid = proxy.child.pid ?? 0;
+    const before = await establishedConnections(pid, etcd.clientPort);
+    const watches = await Promise.all(Array.from({ length: 200 }, (_, i) => openWatch(proxy.url, `/v2/keys/dropped/${i}?wait=true`)));
+    expect(await establishedConnections(pid, etcd.clientPort)).toBeGreaterThanOrEqual(before + 200);
+    const dropped = Date.now();
+    for (const watch of watches) watch.request.destroy();
+    // Ordinary requests' keep-alive sockets may come and go; none of the 200 may stay.
+    await until(async () => (await establishedConnections(pid, etcd.clientPort)) <= before, 'the 200 upstream sockets closed', 1000);
+    console.log(`200 dropped watches: upstream sockets closed after ${Date.now() - dropped} ms`);
+  });
+
   it('serves ordinary requests while 150 watches are open (no 128-socket starvation)', async () => {
     const watches = await Promise.all(Array.from({ length: 150 }, (_, i) => openWatch(proxy.url, `/v2/keys/starve/${i}?wait=true`)));
     const write = await rawRequest(proxy.url, '/v2/keys/starve/w', { method: 'PUT', body: form({ value: 'through' }), timeoutMs: 5000 });
@@ -153,13 +166,26 @@ describe('reload and shutdown with watches open', () => {
     }
   });
 
-  it('ends open watches with a complete empty 200 on SIGTERM and exits 0', async () => {
-    const proxy = await startProxy({ upstream: etcd.clientUrl, config: { acls: { '/': [] } } });
-    const watches = await Promise.all([1, 2, 3].map((n) => openWatch(proxy.url, `/v2/keys/term/${n}?wait=true`)));
-    // No event is ever written: fastify.close() alone would wait for one forever.
+  it('cuts every kind of open watch mid-response on SIGTERM, as a stopping etcd does, and exits 0 at once', async () => {
+    // A grace period longer than the test: a watch left open would hang the stop.
+    const proxy = await startProxy({ upstream: etcd.clientUrl, config: { acls: { '/': [] }, timeouts: { shutdownGraceMs: 120_000 } } });
+    const watches = await Promise.all([
+      openWatch(proxy.url, '/v2/keys/term/1?wait=true'),
+      openWatch(proxy.url, '/v2/keys/term?wait=true&recursive=true'),
+      openWatch(proxy.url, '/v2/keys/term?wait=true&recursive=true&stream=true'),
+    ]);
+    const streamed: string[] = [];
+    watches[2]?.response.on('data', (chunk: Buffer) => streamed.push(chunk.toString()));
+    await rawRequest(etcd.clientUrl, '/v2/keys/term/2', { method: 'PUT', body: form({ value: 'streamed' }) });
+    await until(async () => streamed.join('').includes('streamed'), 'the stream to deliver one event');
+    expect(JSON.parse(await (watches[1]?.body ?? Promise.resolve('')))).toMatchObject({ node: { key: '/term/2' } });
+    const open = [watches[0], watches[2]];
     const code = await proxy.stop();
     expect(code).toBe(0);
-    for (const watch of watches) expect(await watch.body).toBe('');
+    // Cut without the final chunk: clients see a broken transfer, never a complete empty answer.
+    for (const watch of open) await expect(watch?.body).rejects.toThrow(/aborted/);
+    expect(proxy.logs().filter((line) => String(line.msg).startsWith('requests still running'))).toEqual([]);
+    expect(proxy.logs().filter((line) => line.reason === 'watch cut by shutdown, as a stopping etcd cuts it')).toHaveLength(2);
   });
 });
 
@@ -192,14 +218,19 @@ describe('clients that leave before etcd answers', () => {
 });
 
 describe('etcd down and back', () => {
-  it('answers a fast etcd-style 502 while etcd is down and recovers when it returns', async () => {
+  it('answers a fast etcd-style 502 while etcd is down, naming no internal address, and recovers when it returns', async () => {
     const own = await startEtcd('down-and-up');
     const proxy = await startProxy({ upstream: own.clientUrl, config: { acls: { '/': [] } } });
     try {
       await own.pause();
       const down = await rawRequest(proxy.url, '/v2/keys/x');
       expect(down.status).toBe(502);
-      expect(JSON.parse(down.body)).toMatchObject({ errorCode: 300, message: 'etcd is unreachable' });
+      expect(JSON.parse(down.body)).toEqual({ errorCode: 300, message: 'etcd member unavailable', cause: 'etcd member unavailable', index: 0 });
+      // The details are for the operator, in the access log, not for anonymous clients.
+      expect(down.body).not.toContain(String(own.clientPort));
+      expect(down.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+      const logged = await proxy.waitForLog((line) => line.status === 502);
+      expect(String(logged.reason)).toContain(`${own.clientUrl}: connect ECONNREFUSED`);
       await own.resume();
       const up = await rawRequest(proxy.url, '/v2/keys/x', { method: 'PUT', body: form({ value: 'back' }) });
       expect(up.status).toBe(201);

@@ -55,6 +55,19 @@ describe('VerifiedCredentialCache', () => {
     expect(cache.has('alice', fingerprint, HASH)).toBe(true);
     time.advance(1);
     expect(cache.has('alice', fingerprint, HASH)).toBe(false);
+  });
+
+  it('still knows an expired credential as proven (the failure limiter lets it be checked again), but not a wrong one', () => {
+    const time = clock();
+    const cache = new VerifiedCredentialCache({ ttlMs: 1000, now: time.now });
+    const fingerprint = cache.fingerprint('alice', 'secret');
+    cache.remember('alice', fingerprint, HASH);
+    time.advance(5000);
+    expect(cache.has('alice', fingerprint, HASH)).toBe(false);
+    expect(cache.proven('alice', fingerprint, HASH)).toBe(true);
+    expect(cache.proven('alice', cache.fingerprint('alice', 'guess'), HASH)).toBe(false);
+    // A changed password in the file proves nothing any more.
+    expect(cache.proven('alice', fingerprint, '$2y$10$another')).toBe(false);
     expect(cache.size).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientKey, FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
 
-function limiter(options: { maxFailures?: number; windowMs?: number; maxTrackedClients?: number } = {}) {
+function limiter(options: { maxFailures?: number; maxFailuresPerUser?: number; windowMs?: number; maxTrackedClients?: number; maxTrackedUsers?: number } = {}) {
   let now = 5_000_000;
   const instance = new FailedAuthLimiter({ ...options, now: () => now });
   return { limiter: instance, advance: (ms: number) => void (now += ms) };
@@ -36,12 +36,47 @@ describe('FailedAuthLimiter', () => {
     expect(l.check('10.0.0.1', 'alice').allowed).toBe(false);
   });
 
-  it('does not lock the user out from another address', () => {
+  it('does not lock the user out from another address when one address guesses', () => {
     const { limiter: l } = limiter({ maxFailures: 3 });
-    for (let i = 0; i < 10; i++) l.recordFailure('203.0.113.9', 'alice');
+    // Callers stop verifying (and recording) once an address is refused.
+    for (let i = 0; i < 3; i++) l.recordFailure('203.0.113.9', 'alice');
     expect(l.check('203.0.113.9', 'alice').allowed).toBe(false);
     expect(l.check('10.0.0.1', 'alice')).toEqual({ allowed: true });
     expect(l.check('10.0.0.2', 'bob')).toEqual({ allowed: true });
+  });
+
+  it('refuses a user guessed at from many addresses, from any address, until the window slides; other users go on', () => {
+    const { limiter: l, advance } = limiter({ maxFailures: 3, maxFailuresPerUser: 5, windowMs: 60_000 });
+    for (let i = 0; i < 5; i++) {
+      expect(l.check(`198.51.100.${i}`, 'alice')).toEqual({ allowed: true });
+      l.recordFailure(`198.51.100.${i}`, 'alice');
+      advance(1000);
+    }
+    expect(l.check('10.9.9.9', 'alice')).toEqual({ allowed: false, retryAfterSeconds: 55 });
+    expect(l.check('10.9.9.9', 'bob')).toEqual({ allowed: true });
+    // A success (e.g. alice from her own host) forgives per address only: the guessing goes on being slowed.
+    l.recordSuccess('10.9.9.9', 'alice');
+    expect(l.check('10.9.9.8', 'alice').allowed).toBe(false);
+    advance(55_000);
+    expect(l.check('10.9.9.9', 'alice')).toEqual({ allowed: true });
+    advance(5000);
+    l.check('10.9.9.9', 'alice');
+    expect(l.trackedUsers).toBe(0);
+  });
+
+  it('defaults to three times the per-address limit per user, and counts no user for a malformed header', () => {
+    const { limiter: l } = limiter({ maxFailures: 10 });
+    expect(l.maxFailuresPerUser).toBe(30);
+    l.recordFailure('10.0.0.1', '');
+    expect(l.trackedUsers).toBe(0);
+  });
+
+  it('tracks at most maxTrackedUsers users, evicting the least recently failing', () => {
+    const { limiter: l } = limiter({ maxFailures: 1000, maxFailuresPerUser: 1, maxTrackedUsers: 50 });
+    l.recordFailure('10.0.0.1', 'alice');
+    for (let i = 0; i < 1000; i++) l.recordFailure('10.0.0.2', `sprayed${i}`);
+    expect(l.trackedUsers).toBe(50);
+    expect(l.check('10.0.0.3', 'alice').allowed).toBe(true);
   });
 
   it('forgives only the successful user\'s failures from that address', () => {

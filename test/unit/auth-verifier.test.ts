@@ -80,7 +80,18 @@ describe('CredentialVerifier', () => {
     expect(await verifier.verify('alice', 'secret')).toBe(false);
     expect(await verifier.verify('alice', 'newsecret')).toBe(true);
     verifier.replaceTable(table('bob:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n'));
+    expect(verifier.cachedCredentials).toBe(0);
     expect(await verifier.verify('alice', 'newsecret')).toBe(false);
+  });
+
+  it('keeps remembering a credential across a reload that leaves its user\'s hash unchanged', async () => {
+    const pool = countingVerify();
+    const verifier = new CredentialVerifier({ table: table(ALICE_SECRET), offThreadVerify: pool.verify });
+    expect(await verifier.verify('alice', 'secret')).toBe(true);
+    verifier.replaceTable(table(ALICE_SECRET + 'bob:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n'));
+    expect(verifier.isProven('alice', 'secret')).toBe(true);
+    expect(await verifier.verify('alice', 'secret')).toBe(true);
+    expect(pool.calls).toHaveLength(1);
   });
 
   it('does not cache a success checked against a hash the reload replaced meanwhile', async () => {

@@ -59,6 +59,13 @@ describe('validateConfig', () => {
     expect(errorsOf(raw).join('\n')).toContain(message);
   });
 
+  it('takes `advertise` as the origin clients use, and nothing more', () => {
+    const result = validateConfig({ advertise: 'https://conf1001.example.org:4001' });
+    expect(result.ok && result.value.advertise?.origin).toBe('https://conf1001.example.org:4001');
+    expect(errorsOf({ advertise: 'https://conf1001.example.org:4001/v2' })).toEqual([expect.stringMatching(/^advertise: must be the URL clients use for this proxy, an origin only/)]);
+    expect(errorsOf({ advertise: 'conf1001:4001' })).toEqual([expect.stringMatching(/^advertise: must be an http:\/\/ or https:\/\/ URL/)]);
+  });
+
   it('reports every problem at once', () => {
     expect(errorsOf({ readOnly: 'no', listen: 'x', acls: { bad: [] } })).toHaveLength(3);
   });

@@ -41,7 +41,7 @@ describe('deploy/alerts.yaml', () => {
     for (const wanted of [
       'EtcdWardenMirrorDown', 'EtcdWardenMirrorNoSourceContact', 'EtcdWardenReplicationLag', 'EtcdWardenMirrorResynced',
       'EtcdWardenMirrorStrictFailure', 'EtcdWardenProxy5xxRate', 'EtcdWardenAuthFailureSpike', 'EtcdWardenCertificateExpiringSoon',
-      'EtcdWardenConfigReloadFailed',
+      'EtcdWardenConfigReloadFailed', 'EtcdWardenMemberUrlBypass',
     ]) expect(names).toContain(wanted);
     for (const rule of rules) {
       expect(typeof rule.expr, rule.alert).toBe('string');

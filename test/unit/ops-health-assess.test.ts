@@ -25,6 +25,7 @@ describe('assessHealth', () => {
     ['spread within the limit', cluster({ members: [member('a'), member('b'), member('c', { raftIndex: 150 })] }), {}, 'healthy', undefined],
     ['read-only as expected', cluster({ proxies: [{ url: 'http://p:9181', readOnly: true }] }), { readOnly: true }, 'healthy', undefined],
     ['read-only not as expected', cluster({ proxies: [{ url: 'http://p:9181', readOnly: true }] }), { readOnly: false }, 'degraded', /read-only true, expected false/],
+    ['the proxy reports a member URL around it', cluster({ proxies: [{ url: 'http://p:9181', readOnly: false, reports: ['etcd member a advertises client URL http://127.0.0.1:2379, which is etcd\'s own client listener'] }] }), {}, 'degraded', /proxy http:\/\/p:9181 reports: etcd member a advertises client URL http:\/\/127\.0\.0\.1:2379/],
     ['proxy unreachable', cluster({ proxies: [{ url: 'http://p:9181', problem: 'unreachable: ECONNREFUSED' }] }), { readOnly: true }, 'degraded', /proxy http:\/\/p:9181: unreachable/],
     ['mirror fine', cluster({ mirror: { url: 'http://m:8000', status: mirrorStatus } }), {}, 'healthy', undefined],
     ['mirror lagging', cluster({ mirror: { url: 'http://m:8000', status: { ...mirrorStatus, lag: 500 } } }), {}, 'degraded', /lags 500 indexes/],
