@@ -108,6 +108,18 @@ describe('key ranges (etcdctl)', () => {
     expect(events).toEqual(['/public']);
   });
 
+  it('refuses a Range whose range_end is present but empty, which etcd serves as "every key >= key" (raw gRPC)', async () => {
+    // protobufjs (grpc-js) writes an empty Buffer as a present, empty field; etcdctl never does.
+    const client = await rawEtcd(endpoint());
+    try {
+      await expect(client.unary('KV', 'Range', { key: Buffer.from('/public'), range_end: Buffer.alloc(0) })).rejects.toMatchObject({ code: 7 });
+      const straight = await direct.unary('KV', 'Range', { key: Buffer.from('/public'), range_end: Buffer.alloc(0) });
+      expect((straight.kvs as { key: Buffer }[]).map((kv) => kv.key.toString())).toContain('/secret/k');
+    } finally {
+      client.close();
+    }
+  });
+
   it('refuses a delete of a prefix holding a stricter subtree (/conftool/locked)', async () => {
     expectPermissionDenied(await v3(['del', '--prefix', '/conftool/'], { user: conftool }));
     await expectUnchanged();

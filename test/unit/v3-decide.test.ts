@@ -185,6 +185,20 @@ describe('decoding', () => {
     expect(encodeMessage(rangeType, result.message)).toEqual(Buffer.from(known));
   });
 
+  it('decides on "every key >= key" for a range_end present on the wire but empty (etcd serves a Range so), and forwards it untouched', () => {
+    const rangeType = etcdMethods().byPath.get('/etcdserverpb.KV/Range')?.requestType;
+    if (rangeType === undefined) throw new Error('no Range');
+    // Field 2 (range_end), length 0: what protobufjs writes for an empty Buffer, and gogo omits.
+    const bytes = Buffer.concat([Buffer.from(rangeType.encode({ key: b('/public') }).finish()), Buffer.from([0x12, 0x00])]);
+    const result = decodeMessage(rangeType, bytes);
+    if (result instanceof Error) throw result;
+    expect(decide(requirementsOf('KV/Range', result.view), anonymous, policy)).toMatchObject({ kind: 'deny' });
+    expect(encodeMessage(rangeType, result.message)).toEqual(bytes);
+    const absent = decodeMessage(rangeType, rangeType.encode({ key: b('/public') }).finish());
+    if (absent instanceof Error) throw absent;
+    expect(decide(requirementsOf('KV/Range', absent.view), anonymous, policy)).toMatchObject({ kind: 'allow' });
+  });
+
   it('refuses a Txn nested deeper than the bound', () => {
     // Built by hand: protobufjs's own encoder stops at the same depth.
     let bytes: Uint8Array = txnType.encode({ success: [{ request_put: put('/a') }] }).finish();
