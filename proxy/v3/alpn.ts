@@ -55,19 +55,21 @@ const http2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export function createPlainDispatcher(targets: ProtocolTargets): NetServer {
   return createNetServer((socket) => {
     let seen = Buffer.alloc(0);
-    const handOver = (target: ConnectionTarget): void => {
+    const handOver = (target: ConnectionTarget, flowing: boolean): void => {
       socket.off('data', onData);
       socket.pause();
-      // Both node servers read what is already buffered before the socket's own handle.
       socket.unshift(seen);
       target.emit('connection', socket);
-      socket.resume();
+      // node:http reads through 'data' events, which a paused socket holds
+      // back; node:http2 reads the buffered bytes itself on the next tick,
+      // and resuming first would hand them to no one.
+      if (flowing) socket.resume();
     };
     const onData = (chunk: Buffer): void => {
       seen = Buffer.concat([seen, chunk]);
       const compared = Math.min(seen.length, http2Preface.length);
-      if (!seen.subarray(0, compared).equals(http2Preface.subarray(0, compared))) handOver(targets.http1);
-      else if (seen.length >= http2Preface.length) handOver(targets.http2);
+      if (!seen.subarray(0, compared).equals(http2Preface.subarray(0, compared))) handOver(targets.http1, true);
+      else if (seen.length >= http2Preface.length) handOver(targets.http2, false);
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
