@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { etcdctl, rawEtcd, tokenFor, type RawEtcd } from '../fixtures/v3-clients.js';
+import { b64, basic, etcdctl, gatewayPost, rawEtcd, tokenFor, type RawEtcd } from '../fixtures/v3-clients.js';
 import { startV3Proxy, type V3ProxyFixture } from '../fixtures/v3-proxy.js';
 
 let etcd: EtcdProcess;
@@ -104,6 +104,28 @@ describe('many watches', () => {
   });
 });
 
+describe('rules in force per message', () => {
+  it('judges each watch creation on an open stream by the rules of the moment it arrives', async () => {
+    const client = await rawEtcd(endpoint());
+    const stream = client.stream('Watch', 'Watch');
+    stream.on('error', () => undefined);
+    const next = (): Promise<Record<string, unknown>> => new Promise((resolve) => stream.once('data', resolve));
+    let answer = next();
+    stream.write({ create_request: { key: Buffer.from('/conftool/a') } });
+    expect(await answer).toMatchObject({ created: true, canceled: false });
+    proxy.setPolicy({ readAcls: { '/conftool': ['root'] } });
+    try {
+      answer = next();
+      stream.write({ create_request: { key: Buffer.from('/conftool/b') } });
+      expect(await answer).toMatchObject({ created: true, canceled: true, cancel_reason: 'etcdserver: permission denied' });
+    } finally {
+      proxy.setPolicy({ readAcls: {} });
+      stream.cancel();
+      client.close();
+    }
+  });
+});
+
 describe('the read-only switch', () => {
   it('refuses writes with FAILED_PRECONDITION naming the switch, while an open watch and a lease keep-alive go on', async () => {
     const client = await rawEtcd(endpoint(), await tokenFor(endpoint(), 'conftool', 'confpw'));
@@ -121,6 +143,9 @@ describe('the read-only switch', () => {
       await direct.unary('KV', 'Put', { key: Buffer.from('/conftool/ro'), value: Buffer.from('from the mirror') });
       expect(await watch.firstEvent).toBe('from the mirror');
       expect((await etcdctl(endpoint(), ['get', '/conftool/ro'])).stdout).toContain('from the mirror');
+      const gateway = await gatewayPost(endpoint(), '/v3/kv/put', `{"key":"${b64('/conftool/ro')}","value":"eA=="}`, basic('conftool', 'confpw'));
+      expect(gateway.status).toBe(403);
+      expect(JSON.parse(gateway.body)).toMatchObject({ code: 9, error: expect.stringContaining('read-only mode') });
     } finally {
       proxy.setPolicy({ readOnly: false });
       watch.stream.end();

@@ -53,3 +53,9 @@ export const authFailed = (): EtcdGrpcError => new EtcdGrpcError(GrpcCode.Invali
 export const invalidAuthToken = (): EtcdGrpcError => new EtcdGrpcError(GrpcCode.Unauthenticated, etcdMessages.invalidAuthToken);
 export const userEmpty = (): EtcdGrpcError => new EtcdGrpcError(GrpcCode.InvalidArgument, etcdMessages.userEmpty);
 export const tooManyRequests = (): EtcdGrpcError => new EtcdGrpcError(GrpcCode.ResourceExhausted, etcdMessages.tooManyRequests);
+
+/** A status code as read off the wire: anything outside 0..16 is Unknown, as gRPC says. */
+export function grpcCodeOf(value: number): GrpcCodeNumber {
+  const known: readonly number[] = Object.values(GrpcCode);
+  return known.includes(value) ? (value as GrpcCodeNumber) : GrpcCode.Unknown;
+}
