@@ -9,19 +9,15 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { request as httpsRequest } from 'node:https';
 import type { V3CallRecord } from './access.js';
 import type { V3Credentials } from './credentials.js';
-import type { V3Policy } from './decide.js';
 import { decideGatewayRequest, gatewayRoute, type GatewayOutcome } from './gateway.js';
-import { leaseLookupOn, type LeaseLookup } from './lease-keys.js';
+import { leaseLookupOn } from './lease-keys.js';
+import type { V3Runtime } from './runtime.js';
 import type { EtcdUpstream } from './upstream.js';
 
 export interface GatewayProxyOptions {
-  /** etcd's client URL; its gateway is served there on HTTP/1.1. */
-  readonly upstream: URL;
-  readonly upstreamCa?: Buffer;
+  /** The runtime in force now: its policy, and etcd's URL (whose gateway is served there on HTTP/1.1). */
+  readonly runtime: () => V3Runtime;
   readonly credentials: V3Credentials;
-  readonly policy: () => V3Policy;
-  /** The gRPC connection the lease-key lookups use. */
-  readonly leaseUpstream: EtcdUpstream;
   /** Request bodies above this get 413; default 4 MiB (etcd's 1.5 MiB limit, base64-inflated, with room). */
   readonly maxBodyBytes?: number;
   readonly onCallEnd?: (record: V3CallRecord) => void;
@@ -30,11 +26,9 @@ export interface GatewayProxyOptions {
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
 export class GatewayProxy {
-  private readonly lookUp: LeaseLookup;
   private readonly maxBodyBytes: number;
 
   constructor(private readonly options: GatewayProxyOptions) {
-    this.lookUp = leaseLookupOn(options.leaseUpstream);
     this.maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   }
 
@@ -55,31 +49,30 @@ export class GatewayProxy {
     if (request.method !== 'POST') return void response.writeHead(405, { 'content-type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
     void this.readBody(request).then(async (body) => {
       if (body === undefined) return void response.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' }).end('Request Entity Too Large\n');
-      const header = request.headers.authorization;
+      const runtime = this.options.runtime();
       const outcome = await decideGatewayRequest(
-        { path: request.url ?? '', authorization: header, remote: request.socket.remoteAddress ?? '', body },
+        { path: request.url ?? '', authorization: request.headers.authorization, remote: request.socket.remoteAddress ?? '', body },
         route,
-        { credentials: this.options.credentials, policy: this.options.policy(), lookUp: this.lookUp },
+        { credentials: this.options.credentials, policy: runtime.policy, lookUp: leaseLookupOn(runtime.upstream) },
       );
-      this.respond(outcome, response, finish);
+      this.respond(outcome, runtime.upstream, response, finish);
     }).catch((error: unknown) => {
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: `etcd-warden: ${String(error)}`, code: 13 }));
     });
   }
 
-  private respond(outcome: GatewayOutcome, response: ServerResponse, finish: (record: V3CallRecord) => void): void {
+  private respond(outcome: GatewayOutcome, etcd: EtcdUpstream, response: ServerResponse, finish: (record: V3CallRecord) => void): void {
     if (outcome.kind === 'answer') {
       response.writeHead(outcome.status, { 'content-type': outcome.contentType }).end(outcome.body);
       finish(outcome.record);
       return;
     }
-    const { upstream, upstreamCa } = this.options;
-    const send = upstream.protocol === 'https:' ? httpsRequest : httpRequest;
-    const toEtcd = send(new URL(outcome.path, upstream), {
+    const send = etcd.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const toEtcd = send(new URL(outcome.path, etcd.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': String(outcome.body.length) },
-      ...(upstream.protocol === 'https:' && upstreamCa !== undefined ? { ca: upstreamCa } : {}),
+      ...(etcd.ca === undefined ? {} : { ca: etcd.ca }),
     });
     toEtcd.on('response', (fromEtcd) => {
       const headers: Record<string, string | string[]> = {};

@@ -15,22 +15,22 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { EtcdGrpcError, GrpcCode, invalidAuthToken } from '../../mirror/etcd/v3/errors.js';
 import { etcdProtoRoot } from '../../mirror/etcd/v3/proto.js';
 import { describeKeyRange } from '../../mirror/etcd/v3/key-range.js';
-import { decide, type V3Decision, type V3Identity, type V3Policy } from './decide.js';
+import { decide, type V3Decision, type V3Identity } from './decide.js';
 import { authenticateV3, identityFromToken, type V3Credentials } from './credentials.js';
 import { encodeFrame, RequestFrameReader } from './frames.js';
 import { ResponseRelay } from './grpc-relay.js';
-import { leaseLookupOn, type LeaseLookup } from './lease-keys.js';
+import { leaseLookupOn } from './lease-keys.js';
 import { decodeMessage, encodeMessage } from './message.js';
 import { etcdMethods, type EtcdMethod } from './methods.js';
 import { requirementsOf, unknownMethodRequirements, type Requirements } from './requirements.js';
+import type { V3Runtime } from './runtime.js';
 import type { EtcdUpstream } from './upstream.js';
 import type { V3CallRecord } from './access.js';
 
 export interface GrpcProxyOptions {
-  readonly upstream: EtcdUpstream;
+  /** The runtime in force now: a call opens on its upstream, each message is judged by its policy. */
+  readonly runtime: () => V3Runtime;
   readonly credentials: V3Credentials;
-  /** The policy in force now; read per message, so a reload applies to the next one. */
-  readonly policy: () => V3Policy;
   readonly maxRequestMessageBytes?: number;
   /** Called once per call when it ends: the access log and metrics hang here. */
   readonly onCallEnd?: (record: V3CallRecord) => void;
@@ -54,13 +54,10 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 }
 
 export class GrpcProxy {
-  private readonly lookUp: LeaseLookup;
   private readonly authenticateResponse = etcdProtoRoot().lookupType('etcdserverpb.AuthenticateResponse');
   private readonly watchResponse = etcdProtoRoot().lookupType('etcdserverpb.WatchResponse');
 
-  constructor(private readonly options: GrpcProxyOptions) {
-    this.lookUp = leaseLookupOn(options.upstream);
-  }
+  constructor(private readonly options: GrpcProxyOptions) {}
 
   /** Serves one HTTP/2 stream: hang it on an http2 server's 'stream' event. */
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -98,9 +95,9 @@ export class GrpcProxy {
   }
 
   private passUnknown(call: Call): void {
-    const decision = decide(unknownMethodRequirements(), call.identity, this.options.policy());
+    const decision = decide(unknownMethodRequirements(), call.identity, this.options.runtime().policy);
     if (decision.kind !== 'allow') return void call.settle(decision);
-    const upstream = call.openUpstream(this.options.upstream);
+    const upstream = call.openUpstream(this.options.runtime().upstream);
     if (upstream === undefined) return;
     call.client.pipe(upstream);
   }
@@ -109,7 +106,7 @@ export class GrpcProxy {
     call.readMessages(async (bytes) => {
       const decision = await this.decideMessage(call, method, bytes);
       if (decision.kind !== 'forward') return call.settle(decision.decision);
-      const upstream = call.openUpstream(this.options.upstream);
+      const upstream = call.openUpstream(this.options.runtime().upstream);
       upstream?.end(encodeFrame(decision.bytes));
       return 'done';
     }, { single: true });
@@ -118,7 +115,7 @@ export class GrpcProxy {
   private streamMessages(call: Call, method: EtcdMethod): void {
     // A stream is authenticated once, when it opens (etcd's clients send the token then).
     if (call.identity.kind === 'invalid-token') return void call.refuse(invalidAuthToken(), 'denied-auth', 'invalid or expired token');
-    const upstream = call.openUpstream(this.options.upstream);
+    const upstream = call.openUpstream(this.options.runtime().upstream);
     if (upstream === undefined) return;
     call.readMessages(async (bytes) => {
       const decision = await this.decideMessage(call, method, bytes);
@@ -152,11 +149,11 @@ export class GrpcProxy {
     }
     call.record.messages++;
     if (call.record.target === '') call.record.target = [...needs.writes, ...needs.reads].map(describeKeyRange).join(' ');
-    const policy = this.options.policy();
+    const { policy, upstream } = this.options.runtime();
     let decision = decide(needs, call.identity, policy);
     if (decision.kind === 'lookup') {
       try {
-        decision = decide(needs, call.identity, policy, await this.lookUp(decision));
+        decision = decide(needs, call.identity, policy, await leaseLookupOn(upstream)(decision));
       } catch (error) {
         const unavailable = error instanceof EtcdGrpcError ? error : new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: ${(error as Error).message}`);
         return { kind: 'settled', decision: { kind: 'deny', label: 'denied-acl', error: unavailable, reason: `lease lookup failed: ${unavailable.message}` } };

@@ -19,10 +19,10 @@ export type LeaseKeySource = (lease: string) => Promise<Buffer[]>;
 
 /** Keys attached to one lease; none when etcd does not know the lease. */
 export function leaseKeysFrom(upstream: EtcdUpstream): LeaseKeySource {
-  const root = etcdProtoRoot();
-  const request = root.lookupType('etcdserverpb.LeaseTimeToLiveRequest');
-  const response = root.lookupType('etcdserverpb.LeaseTimeToLiveResponse');
   return async (lease) => {
+    const root = etcdProtoRoot();
+    const request = root.lookupType('etcdserverpb.LeaseTimeToLiveRequest');
+    const response = root.lookupType('etcdserverpb.LeaseTimeToLiveResponse');
     let answer: Buffer;
     try {
       answer = await upstream.unary(timeToLivePath, request.encode(request.fromObject({ ID: lease, keys: true })).finish());
@@ -40,10 +40,10 @@ export function leaseKeysFrom(upstream: EtcdUpstream): LeaseKeySource {
 
 /** Every lease ID etcd holds. */
 export function leaseIdsFrom(upstream: EtcdUpstream): () => Promise<string[]> {
-  const root = etcdProtoRoot();
-  const request = root.lookupType('etcdserverpb.LeaseLeasesRequest');
-  const response = root.lookupType('etcdserverpb.LeaseLeasesResponse');
   return async () => {
+    const root = etcdProtoRoot();
+    const request = root.lookupType('etcdserverpb.LeaseLeasesRequest');
+    const response = root.lookupType('etcdserverpb.LeaseLeasesResponse');
     const answer = await upstream.unary(leasesPath, request.encode({}).finish());
     const view = response.toObject(response.decode(answer), { longs: String, defaults: true });
     return repeatedMessages(view, 'leases').map((status) => int64Field(status, 'ID'));

@@ -25,11 +25,16 @@ export interface EtcdUpstreamOptions {
 const maxWindow = 2 ** 31 - 1;
 
 export class EtcdUpstream {
+  readonly url: URL;
+  /** Only for an https:// etcd. */
+  readonly ca: Buffer | undefined;
   private session: ClientHttp2Session | undefined;
   private readonly streamWindowBytes: number;
   private readonly lookupTimeoutMs: number;
 
-  constructor(private readonly options: EtcdUpstreamOptions) {
+  constructor(options: EtcdUpstreamOptions) {
+    this.url = options.url;
+    this.ca = options.url.protocol === 'https:' ? options.ca : undefined;
     this.streamWindowBytes = options.streamWindowBytes ?? 256 * 1024;
     this.lookupTimeoutMs = options.lookupTimeoutMs ?? 5_000;
   }
@@ -79,7 +84,14 @@ export class EtcdUpstream {
     });
   }
 
+  /** Ends the connection at once, and every call on it. */
   close(): void {
+    this.session?.destroy();
+    this.session = undefined;
+  }
+
+  /** After a reload to another etcd: calls still open here finish, no new one starts. */
+  closeWhenIdle(): void {
     this.session?.close();
     this.session = undefined;
   }
@@ -87,9 +99,8 @@ export class EtcdUpstream {
   private currentSession(): ClientHttp2Session {
     const existing = this.session;
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const { url, ca } = this.options;
-    const session = connect(url.origin, {
-      ...(url.protocol === 'https:' && ca !== undefined ? { ca } : {}),
+    const session = connect(this.url.origin, {
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
       settings: { initialWindowSize: this.streamWindowBytes, enablePush: false },
     });
     session.on('connect', () => session.setLocalWindowSize(maxWindow));

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { conftool, expectPermissionDenied, useV3AttackProxy, users } from '../fixtures/v3-attack-proxy.js';
-import { allKeys, b64, basic, gatewayPost, rawEtcd, tokenFor } from '../fixtures/v3-clients.js';
+import { allKeys, b64, basic, gatewayPost, rawEtcd, rawGrpcCall, tokenFor } from '../fixtures/v3-clients.js';
 
 const attack = useV3AttackProxy('v3-attacks-admin');
 
@@ -133,20 +133,25 @@ describe('messages two decoders could read differently', () => {
     const putOp = table.get('/etcdserverpb.KV/Put')?.requestType.encode({ key: Buffer.from('/other'), value: Buffer.from('x') }).finish() ?? new Uint8Array();
     const op = Buffer.concat([Buffer.from([0x0a, range.length]), range, Buffer.from([0x12, putOp.length]), putOp]);
     const txn = Buffer.concat([Buffer.from([0x12, op.length]), op]);
-    const { connect } = await import('node:http2');
-    const { readFile } = await import('node:fs/promises');
-    const session = connect(attack.proxy.url, { ca: await readFile(attack.proxy.certs.caCert) });
-    const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Txn', 'content-type': 'application/grpc', te: 'trailers' });
-    const status = await new Promise<string | undefined>((resolve) => {
-      let grpcStatus: string | undefined;
-      stream.on('response', (headers) => (grpcStatus = (headers['grpc-status'] as string | undefined) ?? grpcStatus));
-      stream.on('trailers', (headers) => (grpcStatus = (headers['grpc-status'] as string | undefined) ?? grpcStatus));
-      stream.on('close', () => resolve(grpcStatus));
-      stream.resume();
-      stream.end(encodeFrame(txn));
-    });
-    session.close();
+    const { status } = await rawGrpcCall(attack.endpoint, '/etcdserverpb.KV/Txn', encodeFrame(txn));
     expect(status).toBe('3');
     await attack.expectUnchanged();
+  });
+});
+
+describe('methods the .proto files do not define', () => {
+  // etcd serves gRPC's health service; the lock and election services are
+  // etcd's too. None is in our .proto files: admins only, passed as bytes.
+  it('are refused to a non-admin and passed through for an admin', async () => {
+    const { encodeFrame } = await import('../../proxy/v3/frames.js');
+    const check = encodeFrame(new Uint8Array());
+    const asConftool = await rawGrpcCall(attack.endpoint, '/grpc.health.v1.Health/Check', check, { token: await tokenFor(attack.endpoint, 'conftool', users.conftool) });
+    expect(asConftool).toMatchObject({ status: '7', message: 'etcdserver: permission denied' });
+    const asRoot = await rawGrpcCall(attack.endpoint, '/grpc.health.v1.Health/Check', check, { token: await tokenFor(attack.endpoint, 'root', users.root) });
+    expect(asRoot.status).toBe('0');
+    // HealthCheckResponse{status: SERVING} is field 1 = 1.
+    expect(asRoot.body.subarray(5)).toEqual(Buffer.from([0x08, 0x01]));
+    const lock = await gatewayPost(attack.endpoint, '/v3/lock/lock', `{"name":"${b64('/conftool/lock')}"}`, basic('conftool', users.conftool));
+    expect(lock.status).toBe(403);
   });
 });
