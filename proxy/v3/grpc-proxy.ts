@@ -202,6 +202,8 @@ class Call {
   }
 
   openUpstream(upstream: EtcdUpstream): ReturnType<EtcdUpstream['openStream']> | undefined {
+    // A client gone while its request was being decided gets nothing started for it.
+    if (this.relay.clientGone) return undefined;
     try {
       const stream = upstream.openStream(firstHeader(this.headers[':path']) ?? '', forwardedMetadata(this.headers));
       this.relay.attach(stream);
@@ -215,20 +217,29 @@ class Call {
   /** Reads request messages one at a time; the client is paused while one is decided. */
   readMessages(handle: (message: Buffer) => Promise<MessageOutcome>, how: { single: boolean; onEnd?: () => void }): void {
     const reader = new RequestFrameReader(this.options.maxRequestMessageBytes);
+    // Never rejects: a failure while handling a message ends the call instead.
     let queue: Promise<MessageOutcome> = Promise.resolve('more');
     let received = 0;
+    const handled = (message: Buffer) => (previous: MessageOutcome): Promise<MessageOutcome> | MessageOutcome => {
+      if (previous === 'done' || this.relay.clientGone) return 'done';
+      return handle(message).catch((error: unknown) => this.refuse(new EtcdGrpcError(GrpcCode.Internal, `etcd-warden: ${String(error)}`), 'bad-request', String(error)));
+    };
     const onData = (chunk: Buffer): void => {
       const messages = reader.push(chunk);
-      if (messages instanceof EtcdGrpcError) return void this.refuse(messages, 'bad-request', messages.message);
+      if (messages instanceof EtcdGrpcError) {
+        this.client.off('data', onData);
+        this.refuse(messages, 'bad-request', messages.message);
+        return;
+      }
       for (const message of messages) {
         received++;
         this.client.pause();
-        queue = queue.then((previous) => (previous === 'done' || this.relay.clientGone ? 'done' : handle(message)));
+        queue = queue.then(handled(message));
       }
       void queue.then((outcome) => {
         if (outcome === 'done' && how.single) this.client.off('data', onData);
         if (!this.relay.clientGone) this.client.resume();
-      }, (error: unknown) => this.refuse(new EtcdGrpcError(GrpcCode.Internal, `etcd-warden: ${(error as Error).message}`), 'bad-request', String(error)));
+      });
     };
     this.client.on('data', onData);
     this.client.on('end', () => {

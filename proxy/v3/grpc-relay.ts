@@ -39,6 +39,8 @@ function relayable(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 export class ResponseRelay {
   /** The status the client was (or will be) given. */
   status: GrpcCodeNumber | undefined;
+  /** Set once the call's end is decided, so a late upstream error cannot replace the status. */
+  private ending = false;
   private headersSent = false;
   private trailers: OutgoingHttpHeaders | undefined;
   private upstream: ClientHttp2Stream | undefined;
@@ -51,7 +53,9 @@ export class ResponseRelay {
   ) {
     this.cursor = options.injects ? new ResponseFrameCursor() : undefined;
     client.on('wantTrailers', () => {
-      const trailers = this.trailers ?? statusHeaders(new EtcdGrpcError(GrpcCode.Internal, 'etcd-warden: etcd ended the call without a status'));
+      // No status from etcd: its stream broke (etcd stopping does this).
+      // UNAVAILABLE is what makes clients retry or watch again.
+      const trailers = this.trailers ?? statusHeaders(new EtcdGrpcError(GrpcCode.Unavailable, 'etcd-warden: etcd ended the call without a status'));
       this.noteStatus(trailers);
       if (!client.destroyed) client.sendTrailers(trailers);
     });
@@ -68,8 +72,11 @@ export class ResponseRelay {
     upstream.on('response', (headers) => {
       if (headers['grpc-status'] !== undefined) {
         // Trailers-only: etcd answered with a status and nothing else.
-        if (!this.headersSent) this.finishTrailersOnly(relayable(headers));
-        else this.trailers = statusOnly(headers);
+        if (this.ending) return;
+        if (!this.headersSent) {
+          this.ending = true;
+          this.finishTrailersOnly(relayable(headers));
+        } else this.trailers = statusOnly(headers);
         return;
       }
       this.sendHeaders(relayable(headers));
@@ -81,7 +88,7 @@ export class ResponseRelay {
     upstream.on('end', () => this.finish());
     upstream.on('error', (error: Error) => this.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: lost the call to etcd: ${error.message}`)));
     upstream.on('close', () => {
-      if (!this.clientGone && this.status === undefined && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+      if (!this.clientGone && !this.ending && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
         this.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: etcd reset the call (HTTP/2 code ${String(upstream.rstCode)})`));
       }
     });
@@ -89,7 +96,8 @@ export class ResponseRelay {
 
   /** A whole answer of our own (Authenticate): one message and status OK. */
   answer(frame: Buffer): void {
-    if (this.clientGone) return;
+    if (this.clientGone || this.ending) return;
+    this.ending = true;
     this.sendHeaders({});
     this.trailers = { 'grpc-status': String(GrpcCode.Ok) };
     this.client.end(frame);
@@ -97,7 +105,7 @@ export class ResponseRelay {
 
   /** A whole message of our own (a refused watch), slipped in between etcd's. */
   inject(frame: Buffer): void {
-    if (this.clientGone) return;
+    if (this.clientGone || this.ending) return;
     this.sendHeaders({});
     if (this.cursor === undefined || this.cursor.atBoundary) this.client.write(frame);
     else this.waiting.push(frame);
@@ -105,8 +113,10 @@ export class ResponseRelay {
 
   /** Ends the call with an error status, cancelling etcd's side. */
   fail(error: EtcdGrpcError): void {
+    if (this.ending) return;
+    this.ending = true;
     this.upstream?.close(constants.NGHTTP2_CANCEL);
-    if (this.clientGone || this.status !== undefined) return;
+    if (this.clientGone) return;
     if (!this.headersSent) {
       this.finishTrailersOnly(statusHeaders(error));
       return;
@@ -152,7 +162,8 @@ export class ResponseRelay {
   }
 
   private finish(): void {
-    if (this.clientGone || this.status !== undefined) return;
+    if (this.clientGone || this.ending) return;
+    this.ending = true;
     this.sendHeaders({});
     for (const frame of this.waiting.splice(0)) this.client.write(frame);
     this.client.end();
