@@ -1,0 +1,93 @@
+// One port for the v2 API, the v3 JSON gateway and gRPC, as etcd serves
+// them: each connection goes to the HTTP/1.1 server (fastify: v2 and the
+// gateway) or to the HTTP/2 server (gRPC, grpc-proxy.ts).
+//
+// With TLS the choice is ALPN's, made by chooseProtocol: a client that can
+// speak HTTP/1.1 gets HTTP/1.1, a client that offers only h2 gets h2. gRPC
+// clients offer only h2 (grpc-go, hence etcdctl: ["h2"]; grpc-js: ["h2"];
+// grpcio, hence python-etcd3: ["grpc-exp", "h2"]), while curl, browsers and
+// Go's net/http offer h2 *and* http/1.1 and keep working on HTTP/1.1 for v2
+// instead of landing on a gRPC-only server. A client offering neither is
+// refused by TLS (no_application_protocol); one sending no ALPN gets HTTP/1.1.
+//
+// Without TLS (a plain-HTTP proxy), the first bytes decide: HTTP/2's
+// connection preface means h2c (gRPC with prior knowledge), anything else
+// is HTTP/1.1.
+import { createServer as createHttp2Server, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { GrpcProxy } from './grpc-proxy.js';
+
+/** Anything that takes a connection the way node's servers do: `emit('connection', socket)`. */
+export interface ConnectionTarget {
+  emit(event: 'connection', socket: Socket): boolean;
+}
+
+export interface ProtocolTargets {
+  /** v2 and the JSON gateway: fastify's underlying node:http server. */
+  readonly http1: ConnectionTarget;
+  /** gRPC: a plain (non-TLS) node:http2 server, e.g. from createGrpcServer. */
+  readonly http2: ConnectionTarget;
+}
+
+export type ChosenProtocol = 'http/1.1' | 'h2';
+
+/** The ALPN answer for the protocols a client offers; undefined refuses the handshake. */
+export function chooseProtocol(offered: readonly string[]): ChosenProtocol | undefined {
+  if (offered.includes('http/1.1')) return 'http/1.1';
+  if (offered.includes('h2')) return 'h2';
+  return undefined;
+}
+
+/** A TLS listener that hands each connection to the server its ALPN protocol names. */
+export function createTlsDispatcher(tls: TlsOptions, targets: ProtocolTargets): TlsServer {
+  const { ALPNProtocols: _ignored, ...rest } = tls;
+  const server = createTlsServer({ ...rest, ALPNCallback: ({ protocols }) => chooseProtocol(protocols) });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    (socket.alpnProtocol === 'h2' ? targets.http2 : targets.http1).emit('connection', socket);
+  });
+  return server;
+}
+
+const http2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** The plain-TCP version: sniffs HTTP/2's preface, then hands the connection over with the bytes read. */
+export function createPlainDispatcher(targets: ProtocolTargets): NetServer {
+  return createNetServer((socket) => {
+    let seen = Buffer.alloc(0);
+    const handOver = (target: ConnectionTarget, flowing: boolean): void => {
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(seen);
+      target.emit('connection', socket);
+      // node:http reads through 'data' events, which a paused socket holds
+      // back; node:http2 reads the buffered bytes itself on the next tick,
+      // and resuming first would hand them to no one.
+      if (flowing) socket.resume();
+    };
+    const onData = (chunk: Buffer): void => {
+      seen = Buffer.concat([seen, chunk]);
+      const compared = Math.min(seen.length, http2Preface.length);
+      if (!seen.subarray(0, compared).equals(http2Preface.subarray(0, compared))) handOver(targets.http1, true);
+      else if (seen.length >= http2Preface.length) handOver(targets.http2, false);
+    };
+    socket.on('data', onData);
+    socket.on('error', () => socket.destroy());
+  });
+}
+
+/**
+ * The HTTP/2 side: a plain http2 server (TLS is the dispatcher's) whose
+ * every stream goes to the gRPC proxy. No timeouts: watches last for hours.
+ */
+export function createGrpcServer(proxy: GrpcProxy, options: Http2ServerOptions = {}): Http2Server {
+  const server = createHttp2Server({
+    // A watch stream holds no data of ours, so many may share a connection;
+    // a 1 MiB window lets a 1.5 MiB Put arrive in two round trips, not 24.
+    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024 },
+    ...options,
+  });
+  server.on('stream', (stream, headers) => proxy.handleStream(stream, headers));
+  server.on('sessionError', () => undefined);
+  return server;
+}
