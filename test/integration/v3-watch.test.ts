@@ -2,7 +2,7 @@
 // every one of them told of a write; streams end on etcd's side when their
 // client goes away; the read-only switch refuses writes while watches and
 // keep-alives go on.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';

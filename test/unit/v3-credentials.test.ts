@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { GrpcCode } from '../../mirror/etcd/v3/errors.js';
 import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
-import { parseHtpasswd } from '../../proxy/auth/htpasswd.js';
+import { parseHtpasswd } from '../../config/htpasswd.js';
 import { CredentialVerifier } from '../../proxy/auth/verifier.js';
 import { authenticateV3, identityFromAuthorization, identityFromToken, type V3Credentials } from '../../proxy/v3/credentials.js';
 import { TokenIssuer } from '../../proxy/v3/token.js';
