@@ -50,6 +50,12 @@ export interface ClientLimits {
   readonly maxConnections: number;
 }
 
+/** The v3 API's own settings (its ACLs are `acls`, `readAcls` and `admins`, as for v2). */
+export interface V3Settings {
+  /** A token from Auth.Authenticate dies after this long unused (etcd's --auth-token-ttl rule). */
+  readonly tokenTtlMs: number;
+}
+
 export interface Config {
   readonly listen: ListenAddress;
   readonly tls?: TlsFiles;
@@ -74,6 +80,7 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly timeouts: Timeouts;
   readonly limits: ClientLimits;
+  readonly v3: V3Settings;
   readonly mirror?: MirrorSection;
   readonly heartbeat?: HeartbeatSection;
 }
@@ -124,11 +131,15 @@ export const defaultLimits: ClientLimits = {
   maxConnections: 10_000,
 };
 
+// etcd's default --auth-token-ttl (300 s, sliding): python-etcd3 never
+// authenticates again, so a shorter life breaks long-running scripts.
+export const defaultV3Settings: V3Settings = { tokenTtlMs: 300_000 };
+
 export type Validation<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: readonly string[] };
 
 const topLevelFields = [
   'listen', 'tls', 'upstream', 'advertise', 'upstreamCa', 'readOnly', 'htpasswd', 'acls', 'readAcls', 'admins',
-  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat',
+  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat', 'v3',
 ];
 
 export function validateConfig(raw: unknown): Validation<Config> {
@@ -175,6 +186,7 @@ export function validateConfig(raw: unknown): Validation<Config> {
 
   const timeouts = root.timeouts === undefined ? defaultTimeouts : read.positiveIntegers(root.timeouts, defaultTimeouts, 'timeouts');
   const limits = root.limits === undefined ? defaultLimits : read.positiveIntegers(root.limits, defaultLimits, 'limits');
+  const v3 = root.v3 === undefined ? defaultV3Settings : read.positiveIntegers(root.v3, defaultV3Settings, 'v3');
 
   let mirror: MirrorSection | undefined;
   if (root.mirror !== undefined) mirror = readMirror(read, root.mirror);
@@ -189,7 +201,7 @@ export function validateConfig(raw: unknown): Validation<Config> {
   return {
     ok: true,
     value: {
-      listen, upstream, readOnly, acls, readAcls, admins, logLevel, maxBodyBytes, timeouts, limits,
+      listen, upstream, readOnly, acls, readAcls, admins, logLevel, maxBodyBytes, timeouts, limits, v3,
       ...(tls === undefined ? {} : { tls }),
       ...(advertise === undefined ? {} : { advertise }),
       ...(upstreamCa === undefined ? {} : { upstreamCa }),

@@ -2,7 +2,6 @@
 // flight on them (watches included), for the reimage runbook's "ensure
 // nothing uses etcd" step, which today means grepping logs and `ss`.
 import type { Socket } from 'node:net';
-import type { AccessRecord } from './access-log.js';
 
 export interface ClientConnection {
   readonly remote: string;
@@ -20,6 +19,15 @@ export interface ClientRequest {
   readonly ageSeconds: number;
 }
 
+/** A request in flight as /clients shows it: a v2 AccessRecord, or a v3 call (method KV/Range, Watch/Watch…). */
+export interface TrackedRequest {
+  readonly remote: string;
+  readonly user: string | undefined;
+  readonly method: string;
+  readonly target: string;
+  readonly watch: boolean;
+}
+
 export interface ClientsReport {
   readonly connections: readonly ClientConnection[];
   readonly requests: readonly ClientRequest[];
@@ -27,7 +35,7 @@ export interface ClientsReport {
 
 export class ClientRegistry {
   private readonly sockets = new Map<Socket, { readonly remote: string; readonly since: number }>();
-  private readonly requests = new Map<AccessRecord, number>();
+  private readonly requests = new Map<TrackedRequest, number>();
 
   trackConnection(socket: Socket): void {
     this.sockets.set(socket, { remote: socket.remoteAddress ?? '', since: Date.now() });
@@ -35,7 +43,7 @@ export class ClientRegistry {
   }
 
   /** Tracks a request until `done` is called. */
-  trackRequest(access: AccessRecord): () => void {
+  trackRequest(access: TrackedRequest): () => void {
     this.requests.set(access, Date.now());
     return () => this.requests.delete(access);
   }

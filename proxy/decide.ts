@@ -1,12 +1,15 @@
 // The whole request decision, in SPEC §1's order, in one place:
 //   0. limits        limits.ts        connection cap, header fields
 //   1. parse         request.ts       decode once, clean as Go does (301, 400); request line and body size
+//      the v3 JSON gateway (/v3/…, /v3beta/…) leaves here: its decision reads the
+//      body's messages (proxy/v3/gateway.ts), by the v3 rules, as gRPC's does
 //   2. gate          gate.ts          read-only, ACLs, endpoints: a verdict, or the user it needs
 //   3. authenticate  authenticate.ts  only when the gate asks: basic auth, failure limiter, verifier
 //   4. authorize     gate.ts          the proven identity against what the gate asked for
 //   5. staleness     staleness.ts     on a replica, X-Etcd-Max-Staleness against the heartbeat's age
 // and one Decision out: allow (with the parsed request and the user), refuse
-// (an etcd-style error) or redirect, each with its access-log label and
+// (an etcd-style error), redirect, or v3-gateway (limits and parse passed; the
+// v3 decision follows on the body), each with its access-log label and
 // reason. No fastify, no sockets: server.ts hands in what it read off the
 // request and writes the answer.
 //
@@ -16,6 +19,7 @@
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { authenticate } from './authenticate.js';
+import { endpointPolicy } from './endpoints.js';
 import { badRequestError, payloadTooLargeError, type ProxyError } from './errors.js';
 import { authorize, gate, type DecisionLabel, type GateResult, type Identity } from './gate.js';
 import { connectionAndHeaderLimits, declaredLengthExceeds, upstreamRequestLineTooLong, uriTooLongError } from './limits.js';
@@ -85,7 +89,9 @@ interface Told {
 export type Decision =
   | (Told & { readonly kind: 'allow'; readonly request: EtcdRequest })
   | (Told & { readonly kind: 'refuse'; readonly error: ProxyError })
-  | (Told & { readonly kind: 'redirect'; readonly location: string });
+  | (Told & { readonly kind: 'redirect'; readonly location: string })
+  /** A v3 gateway request: the v3 decision, on its body, is still to come. */
+  | (Told & { readonly kind: 'v3-gateway'; readonly request: EtcdRequest });
 
 /** Stages 3 and 4, as any protocol runs them: allow with the user, or the refusal to send. */
 export type AccessOutcome =
@@ -120,6 +126,11 @@ export async function decide(inbound: InboundRequest, runtime: Runtime, services
     return refuse('denied-limit', uriTooLongError(), 'request line too long for etcd');
   }
   if (declaredLengthExceeds(inbound.contentLength, runtime.maxBodyBytes)) return refuse('bad-request', payloadTooLargeError(runtime.maxBodyBytes), undefined);
+  // OPTIONS stays v2's (a CORS preflight etcd answers without acting); the
+  // read-only switch and the ACLs of the gateway are the v3 decision's.
+  if (request.kind === 'endpoint' && request.method !== 'OPTIONS' && endpointPolicy(request.path).kind === 'v3') {
+    return { kind: 'v3-gateway', request, logged, label: 'allowed', reason: undefined, user: undefined, authFailure: undefined };
+  }
 
   const access = await authenticateAndAuthorize(gate(request, runtime.policy), inbound, services);
   if (access.kind === 'refuse') return { ...access, logged };

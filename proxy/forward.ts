@@ -15,9 +15,29 @@ import { formatAge, replicaAgeHeader } from './staleness.js';
 import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders, type UpstreamResponse } from './upstream.js';
 import type { OpenWatches } from './watch.js';
 
+/**
+ * Node hands pipelined requests on one connection to us all at once (only
+ * the answers are queued in order); etcd behind Go's server runs them one
+ * after the other. Keep that order, or a pipelined PUT then GET (or two PUTs
+ * to one key) could reach etcd swapped: seen in the pipelining test. Shared
+ * by v2 and the v3 gateway, which may be pipelined on one connection.
+ */
+export class ConnectionOrder {
+  /** The last request's completion, per client connection. */
+  private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
+
+  /** Resolves when every earlier request on this connection has been answered. */
+  async turn(incoming: IncomingMessage, client: ServerResponse): Promise<void> {
+    const previous = this.previousOnConnection.get(incoming.socket);
+    this.previousOnConnection.set(incoming.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
+    if (previous !== undefined) await previous;
+  }
+}
+
 export interface ForwardDependencies {
   readonly metrics: ProxyMetrics;
   readonly watches: OpenWatches;
+  readonly order: ConnectionOrder;
   /** Seconds behind the primary when this proxy follows heartbeats, added to read responses. */
   readonly replicaAge: () => number | undefined;
 }
@@ -33,9 +53,6 @@ export interface DecidedRequest {
 }
 
 export class Forwarder {
-  /** The last forwarded request's completion, per client connection. */
-  private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
-
   constructor(private readonly deps: ForwardDependencies) {}
 
   async forward({ incoming, client, etcd, runtime, access, body }: DecidedRequest): Promise<void> {
@@ -49,13 +66,7 @@ export class Forwarder {
       clientGone = true;
       aborter?.abort();
     });
-    // Node hands pipelined requests on one connection to us all at once (only
-    // the answers are queued in order); etcd behind Go's server runs them one
-    // after the other. Keep that order, or a pipelined PUT then GET (or two
-    // PUTs to one key) could reach etcd swapped: seen in the pipelining test.
-    const previous = this.previousOnConnection.get(incoming.socket);
-    this.previousOnConnection.set(incoming.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
-    if (previous !== undefined) await previous;
+    await this.deps.order.turn(incoming, client);
     if (clientGone) return;
 
     let response: UpstreamResponse;

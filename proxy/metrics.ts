@@ -9,24 +9,24 @@ export class ProxyMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({
     name: 'etcd_warden_requests_total',
-    help: 'Requests by method, status and decision (allowed, denied-auth, denied-readonly, denied-acl, bad-request)',
+    help: 'Requests by method, status and decision (allowed, denied-auth, denied-readonly, denied-acl, denied-limit, bad-request); v3 calls by gRPC method (KV/Range) and status (gRPC code name; HTTP status on the JSON gateway)',
     labelNames: ['method', 'status', 'decision'],
     registers: [this.registry],
   });
   private readonly duration = new Histogram({
     name: 'etcd_warden_request_duration_seconds',
-    help: 'Time from request to the end of the response; watches are counted apart (kind="watch") because they last until an event',
+    help: 'Time from request to the end of the response; watches (kind="watch") and other v3 streams (kind="stream") are counted apart because they last until an event or for hours',
     labelNames: ['method', 'kind'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600],
     registers: [this.registry],
   });
   readonly authFailures = new Counter({
     name: 'etcd_warden_auth_failures_total',
-    help: 'Failed authentications by reason (no-credentials, bad-credentials, not-permitted, rate-limited)',
+    help: 'Failed authentications by reason (no-credentials, bad-credentials, not-permitted, rate-limited, verifier-busy; v3: invalid-token)',
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly openWatches = new Gauge({ name: 'etcd_warden_open_watches', help: 'Watches currently open through the proxy', registers: [this.registry] });
+  readonly openWatches = new Gauge({ name: 'etcd_warden_open_watches', help: 'Watches currently open through the proxy (v2 long polls, v3 Watch streams)', registers: [this.registry] });
   readonly upstreamErrors = new Counter({
     name: 'etcd_warden_upstream_errors_total',
     help: 'Requests that failed talking to etcd, by kind (unreachable, timeout, protocol)',
@@ -85,5 +85,12 @@ export class ProxyMetrics {
     const methodLabel = knownMethods.has(method) ? method : 'OTHER';
     this.requests.inc({ method: methodLabel, status: String(status), decision });
     this.duration.observe({ method: methodLabel, kind: watch ? 'watch' : 'ordinary' }, seconds);
+  }
+
+  /** A v3 call: `method` is Service/Method, or a raw path (one the .proto files do not define: counted as OTHER). */
+  observeV3Call(method: string, status: string, decision: DecisionLabel, kind: 'ordinary' | 'watch' | 'stream', seconds: number): void {
+    const methodLabel = method.startsWith('/') ? 'OTHER' : method;
+    this.requests.inc({ method: methodLabel, status, decision });
+    this.duration.observe({ method: methodLabel, kind }, seconds);
   }
 }

@@ -1,14 +1,16 @@
 // compile(config) → Runtime: everything the request path reads, built once
-// (ACL trees, the user table, limits, the upstream pools), as Caddy's
+// (ACL trees, the user table, limits, the upstream pools; for v3 the ACLs as
+// byte intervals and the HTTP/2 connection to etcd), as Caddy's
 // provision step does. A reload compiles a new Runtime and swaps one
 // reference; a request keeps the Runtime it started with. What a reload
 // cannot change on a running listener is told apart here, as a typed diff.
 import type { HtpasswdTable } from '../config/htpasswd.js';
 import type { LoadedConfig, TlsMaterial } from '../config/load.js';
-import type { ClientLimits, HeartbeatSection, ListenAddress, Timeouts } from '../config/schema.js';
+import type { ClientLimits, HeartbeatSection, ListenAddress, Timeouts, V3Settings } from '../config/schema.js';
 import { compileAcl } from './acl.js';
 import type { AccessPolicy } from './gate.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
+import { compileV3Runtime, type V3Runtime } from './v3/runtime.js';
 
 export interface Runtime {
   readonly listen: ListenAddress;
@@ -26,6 +28,9 @@ export interface Runtime {
   readonly upstreamOptions: UpstreamOptions;
   readonly upstream: Upstream;
   readonly heartbeat: HeartbeatSection | undefined;
+  /** The same acls, readAcls, admins and read-only switch as v3 byte intervals, and the connection gRPC calls ride to etcd. */
+  readonly v3: V3Runtime;
+  readonly v3Settings: V3Settings;
 }
 
 /** `previous`: the Runtime being replaced, whose upstream pools are kept when nothing about them changed. */
@@ -55,6 +60,11 @@ export function compileRuntime(loaded: LoadedConfig, previous?: Runtime): Runtim
     upstreamOptions,
     upstream: previous !== undefined && sameUpstream(previous.upstreamOptions, upstreamOptions) ? previous.upstream : new Upstream(upstreamOptions),
     heartbeat: config.heartbeat,
+    v3: compileV3Runtime(
+      { readOnly: config.readOnly, acls: config.acls, readAcls: config.readAcls, admins: config.admins, upstream: config.upstream, ...(upstreamOptions.ca === undefined ? {} : { upstreamCa: upstreamOptions.ca }) },
+      previous?.v3,
+    ),
+    v3Settings: config.v3,
   };
 }
 
@@ -66,6 +76,8 @@ export interface RuntimeChange {
   readonly certificate: TlsMaterial | undefined;
   /** New upstream pools: the old ones close once their requests finish. */
   readonly upstreamReplaced: boolean;
+  /** A new HTTP/2 connection to etcd for v3: the old one closes once its calls end. */
+  readonly v3UpstreamReplaced: boolean;
   /** The heartbeat restarts: other settings, another role (the read-only switch) or another etcd. */
   readonly heartbeatChanged: boolean;
 }
@@ -85,6 +97,7 @@ export function runtimeChange(previous: Runtime, next: Runtime): RuntimeChange {
     atNextRestart,
     certificate: tlsToggled ? undefined : next.tls,
     upstreamReplaced,
+    v3UpstreamReplaced: previous.v3.upstream !== next.v3.upstream,
     heartbeatChanged: upstreamReplaced || previous.readOnly !== next.readOnly || !sameHeartbeat(previous.heartbeat, next.heartbeat),
   };
 }

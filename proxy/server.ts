@@ -1,10 +1,12 @@
-// The wiring, in one place: one onRequest hook hands what it reads off the
-// request to decide.ts (the whole decision, in order) and writes the answer;
-// one handler hands an allowed request to forward.ts, which streams it to
-// etcd. Reading this file and decide.ts tells the whole request path.
+// The wiring, in one place: one port (port.ts) for both protocols; on its
+// HTTP/1.1 side one onRequest hook hands what it reads off the request to
+// decide.ts (the whole decision, in order) and writes the answer, and one
+// handler hands an allowed request to forward.ts, which streams it to etcd,
+// or a v3 gateway request to proxy/v3/gateway-forward.ts; its HTTP/2 side is
+// the v3 gRPC proxy (proxy/v3/grpc-proxy.ts). Reading this file and decide.ts
+// tells the whole request path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -16,25 +18,32 @@ import { limitBody } from './body-limit.js';
 import { ClientRegistry } from './clients.js';
 import { decide, type Decision, type DecisionServices, type InboundRequest } from './decide.js';
 import { badRequestError, payloadTooLargeError, serviceUnavailableError, type ProxyError } from './errors.js';
-import { Forwarder } from './forward.js';
+import { ConnectionOrder, Forwarder } from './forward.js';
 import type { DecisionLabel } from './gate.js';
 import { Heartbeat } from './heartbeat.js';
 import { headerCount } from './limits.js';
 import { answerClientError, ConnectionCap, serverLimitOptions } from './listener.js';
 import type { ProxyMetrics } from './metrics.js';
+import { ClientPort } from './port.js';
 import { loggableTarget, type EtcdRequest } from './request.js';
 import { writeProxyError } from './respond.js';
 import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
 import { maxStalenessHeader } from './staleness.js';
-import { tlsOptions } from './tls.js';
 import type { Upstream } from './upstream.js';
+import { GatewayProxy } from './v3/gateway-forward.js';
+import { GrpcProxy } from './v3/grpc-proxy.js';
+import { V3CallReport } from './v3/report.js';
+import { TokenIssuer } from './v3/token.js';
 import { OpenWatches } from './watch.js';
+import { EtcdGrpcError, GrpcCode } from '../mirror/etcd/v3/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     etcd: EtcdRequest | null;
     runtime: Runtime | null;
     access: AccessRecord | null;
+    /** For the v3 gateway: limits and parse passed, the v3 decision reads the body. */
+    v3Gateway: boolean;
   }
 }
 
@@ -50,10 +59,17 @@ export class ProxyServer {
   private currentRuntime: Runtime;
   private readonly watches = new OpenWatches();
   private readonly connectionCap = new ConnectionCap(() => this.currentRuntime.limits.maxConnections);
+  private readonly order = new ConnectionOrder();
   private readonly forwarder: Forwarder;
   private readonly services: DecisionServices;
   readonly clients = new ClientRegistry();
   private heartbeat: Heartbeat | undefined;
+  /** One per process: a token lives across reloads while its user's htpasswd line is unchanged. */
+  private readonly tokens: TokenIssuer;
+  readonly v3Calls: V3CallReport;
+  private readonly grpc: GrpcProxy;
+  private readonly gateway: GatewayProxy;
+  private readonly port: ClientPort;
 
   constructor(
     loaded: LoadedConfig,
@@ -61,14 +77,20 @@ export class ProxyServer {
   ) {
     const runtime = compileRuntime(loaded);
     this.currentRuntime = runtime;
-    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replica()?.ageSeconds() });
+    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, order: this.order, replicaAge: () => this.replica()?.ageSeconds() });
     this.services = { verifier: deps.verifier, limiter: deps.limiter, replica: () => this.replica() };
+    this.tokens = new TokenIssuer({ currentHash: (user) => this.currentRuntime.users.get(user)?.hash, ttlMs: () => this.currentRuntime.v3Settings.tokenTtlMs });
+    const credentials = { verifier: deps.verifier, limiter: deps.limiter, tokens: this.tokens };
+    this.v3Calls = new V3CallReport({ log: deps.log, metrics: deps.metrics, clients: this.clients });
+    const v3 = (): Runtime['v3'] => this.currentRuntime.v3;
+    this.grpc = new GrpcProxy({ runtime: v3, credentials, observer: this.v3Calls, connectionRefusal: (stream) => this.overConnectionCap(stream.session?.socket) });
+    this.gateway = new GatewayProxy({ runtime: v3, credentials, observer: this.v3Calls });
     const { timeouts, limits, tls } = runtime;
     // Header size and the timeout checking tick are fixed when the listener is made.
     const nodeLimits = serverLimitOptions(limits, timeouts);
     this.fastify = Fastify({
-      // A TLS client that never finishes its handshake is a slowloris too.
-      ...(tls === undefined ? { http: nodeLimits } : { https: { ...tlsOptions(tls), ...nodeLimits, handshakeTimeout: timeouts.clientHeadersMs } }),
+      // Plain HTTP/1.1 always: TLS, when on, is the port's (port.ts), in front of both protocols.
+      http: nodeLimits,
       logger: false,
       // A watch is an idle connection for hours: no socket inactivity timeout.
       connectionTimeout: 0,
@@ -88,10 +110,8 @@ export class ProxyServer {
     this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
     // Keep every header field, so too many is refused (431) rather than silently cut at Node's 2,000.
     this.fastify.server.maxHeadersCount = 0;
-    // Before the TLS layer and http's own listener: the count starts at accept.
-    this.fastify.server.prependListener('connection', (socket: Socket) => this.connectionCap.admit(socket));
-    this.fastify.server.on('connection', (socket: Socket) => this.clients.trackConnection(socket));
     this.fastify.decorateRequest('etcd', null);
+    this.fastify.decorateRequest('v3Gateway', false);
     this.fastify.decorateRequest('runtime', null);
     this.fastify.decorateRequest('access', null);
     this.fastify.removeAllContentTypeParsers();
@@ -113,6 +133,14 @@ export class ProxyServer {
     if (tls !== undefined) this.deps.metrics.certificateExpiry.set(tls.notAfter.getTime() / 1000);
     this.deps.metrics.followReplicaAge(() => this.heartbeat?.ageSeconds());
     this.heartbeat = this.startHeartbeat(runtime);
+    this.port = new ClientPort({
+      tls, timeouts, limits, http1: this.fastify.server, grpc: this.grpc,
+      // Before TLS and either protocol: the count starts at accept.
+      accepted: (socket) => {
+        this.connectionCap.admit(socket);
+        this.clients.trackConnection(socket);
+      },
+    });
   }
 
   /** What requests starting now are decided and forwarded with. */
@@ -120,8 +148,9 @@ export class ProxyServer {
     return this.currentRuntime;
   }
 
+  /** v2 watches and v3 Watch streams. */
   get openWatches(): number {
-    return this.watches.size;
+    return this.watches.size + this.v3Calls.openWatchStreams;
   }
 
   get upstream(): Upstream {
@@ -129,8 +158,8 @@ export class ProxyServer {
   }
 
   async listen(): Promise<string> {
-    const { host, port } = this.currentRuntime.listen;
-    return this.fastify.listen({ host, port });
+    await this.fastify.ready();
+    return this.port.listen(this.currentRuntime.listen);
   }
 
   /** Swaps in a new config; open connections and watches keep going. Returns what waits for a restart. */
@@ -139,7 +168,7 @@ export class ProxyServer {
     const next = compileRuntime(loaded, previous);
     const change = runtimeChange(previous, next);
     if (change.certificate !== undefined) {
-      (this.fastify.server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext(tlsOptions(change.certificate));
+      this.port.setCertificate(change.certificate);
       this.deps.metrics.certificateExpiry.set(change.certificate.notAfter.getTime() / 1000);
     }
     this.currentRuntime = next;
@@ -148,29 +177,41 @@ export class ProxyServer {
       this.heartbeat = this.startHeartbeat(next);
     }
     if (change.upstreamReplaced) void previous.upstream.close();
+    if (change.v3UpstreamReplaced) previous.v3.upstream.closeWhenIdle();
     this.deps.verifier.replaceTable(next.users);
     this.deps.metrics.readOnly.set(next.readOnly ? 1 : 0);
     return change.atNextRestart;
   }
 
-  /** Stops accepting, ends open watches, gives ordinary requests a grace period. */
+  /**
+   * Stops accepting, ends open watches and v3 streams as a stopping etcd
+   * does, gives ordinary requests and unary calls a grace period.
+   */
   async close(): Promise<void> {
     await this.heartbeat?.stop();
+    const allClosed = this.port.stopAccepting();
+    // Closes idle HTTP/1.1 connections; never resolves late (the server itself never listened).
     const closing = this.fastify.close();
+    const stopping = 'the proxy is stopping, as a stopping etcd ends it';
     this.watches.cutAll();
+    this.gateway.cutStreams(stopping);
+    this.grpc.cutStreams(stopping);
+    this.port.closeSessions();
     const grace = this.currentRuntime.timeouts.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), grace);
     });
-    const result = await Promise.race([closing.then(() => 'closed' as const), timedOut]);
+    const result = await Promise.race([Promise.all([allClosed, closing]).then(() => 'closed' as const), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
       this.deps.log.warn({ graceMs: grace }, 'requests still running after the shutdown grace period; closing their connections');
       this.fastify.server.closeAllConnections();
-      await closing;
+      this.port.destroySessions();
+      await allClosed;
     }
     await this.currentRuntime.upstream.destroy();
+    this.currentRuntime.v3.upstream.close();
   }
 
   /** The primary (read-write) writes heartbeats; a replica (read-only) follows them. */
@@ -191,10 +232,16 @@ export class ProxyServer {
     const runtime = this.currentRuntime;
     const raw = request.raw;
     const decision = await decide(this.inbound(raw), runtime, this.services);
+    request.runtime = runtime;
+    if (decision.kind === 'v3-gateway') {
+      // Its access line is the v3 call's (v3/report.ts), once the gateway decided.
+      request.etcd = decision.request;
+      request.v3Gateway = true;
+      return;
+    }
     const access = this.startRecord(raw, reply.raw, decision, started);
     if (decision.authFailure !== undefined) this.deps.metrics.authFailures.inc({ reason: decision.authFailure });
     request.access = access;
-    request.runtime = runtime;
     switch (decision.kind) {
       case 'allow':
         request.etcd = decision.request;
@@ -225,10 +272,24 @@ export class ProxyServer {
 
   private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { etcd, runtime, access } = request;
+    const body = request.body instanceof Readable ? request.body : Readable.from([]);
+    if (request.v3Gateway && etcd !== null) {
+      reply.hijack();
+      await this.order.turn(request.raw, reply.raw);
+      const raw = request.raw;
+      const call = { httpMethod: etcd.method, path: etcd.kind === 'endpoint' ? etcd.path : '', authorization: raw.headers.authorization, remote: raw.socket.remoteAddress ?? '', body };
+      return this.gateway.handle(call, reply.raw);
+    }
     if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
     reply.hijack();
-    const body = request.body instanceof Readable ? request.body : null;
-    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body });
+    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body: request.body instanceof Readable ? body : null });
+  }
+
+  /** The gRPC answer to every call on a connection accepted over limits.maxConnections. */
+  private overConnectionCap(socket: Socket | undefined): EtcdGrpcError | undefined {
+    if (socket === undefined || !this.connectionCap.refuses(socket)) return undefined;
+    const limit = this.currentRuntime.limits.maxConnections;
+    return new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: too many connections (this proxy serves at most ${limit} at once)`);
   }
 
   /** The request's access record, logged and counted once its response closes. */

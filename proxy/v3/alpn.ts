@@ -12,7 +12,7 @@
 //
 // Without TLS (a plain-HTTP proxy), the first bytes decide: HTTP/2's
 // connection preface means h2c (gRPC with prior knowledge), anything else
-// is HTTP/1.1.
+// is HTTP/1.1, as etcd's cmux decides on its plain port.
 import { createServer as createHttp2Server, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
@@ -51,11 +51,17 @@ export function createTlsDispatcher(tls: TlsOptions, targets: ProtocolTargets): 
 
 const http2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-/** The plain-TCP version: sniffs HTTP/2's preface, then hands the connection over with the bytes read. */
-export function createPlainDispatcher(targets: ProtocolTargets): NetServer {
+/**
+ * The plain-TCP version: sniffs HTTP/2's preface, then hands the connection
+ * over with the bytes read. A client that sends too little to tell within
+ * `undecidedTimeoutMs` is closed (the servers' own timeouts start at hand-over).
+ */
+export function createPlainDispatcher(targets: ProtocolTargets, undecidedTimeoutMs = 30_000): NetServer {
   return createNetServer((socket) => {
     let seen = Buffer.alloc(0);
+    socket.setTimeout(undecidedTimeoutMs, () => socket.destroy());
     const handOver = (target: ConnectionTarget, flowing: boolean): void => {
+      socket.setTimeout(0);
       socket.off('data', onData);
       socket.pause();
       socket.unshift(seen);
@@ -76,15 +82,25 @@ export function createPlainDispatcher(targets: ProtocolTargets): NetServer {
   });
 }
 
+/** What one client may make the HTTP/2 side hold, as v2's limits say for HTTP/1.1. */
+export interface GrpcServerLimits {
+  /** Header block size (HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE); larger ones reset the stream. */
+  readonly maxHeaderBytes: number;
+  /** Header fields per request. */
+  readonly maxHeaderCount: number;
+}
+
 /**
  * The HTTP/2 side: a plain http2 server (TLS is the dispatcher's) whose
  * every stream goes to the gRPC proxy. No timeouts: watches last for hours.
  */
-export function createGrpcServer(proxy: GrpcProxy, options: Http2ServerOptions = {}): Http2Server {
+export function createGrpcServer(proxy: GrpcProxy, limits?: GrpcServerLimits, options: Http2ServerOptions = {}): Http2Server {
   const server = createHttp2Server({
     // A watch stream holds no data of ours, so many may share a connection;
     // a 1 MiB window lets a 1.5 MiB Put arrive in two round trips, not 24.
-    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024 },
+    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, ...(limits === undefined ? {} : { maxHeaderListSize: limits.maxHeaderBytes }) },
+    // Node counts the four pseudo-headers of a request among the pairs.
+    ...(limits === undefined ? {} : { maxHeaderListPairs: limits.maxHeaderCount + 4 }),
     ...options,
   });
   server.on('stream', (stream, headers) => proxy.handleStream(stream, headers));

@@ -32,7 +32,7 @@ export function compileV3Policy(source: V3PolicySource): V3Policy {
 export type V3Identity = KeyIdentity | { readonly kind: 'invalid-token' };
 
 /** The same labels as v2's access log and metrics. */
-export type V3DecisionLabel = 'allowed' | 'denied-auth' | 'denied-readonly' | 'denied-acl' | 'bad-request';
+export type V3DecisionLabel = 'allowed' | 'denied-auth' | 'denied-readonly' | 'denied-acl' | 'denied-limit' | 'bad-request';
 
 export type V3Decision =
   | { readonly kind: 'allow'; readonly label: 'allowed'; readonly user: string | undefined }

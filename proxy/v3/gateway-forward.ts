@@ -1,13 +1,15 @@
-// The HTTP/1.1 half of the v3 JSON gateway: reads a /v3 request (bounded),
-// has gateway.ts decide, and streams etcd's gateway answer back. A watch or
-// keep-alive answer is a stream that lasts as long as the client keeps it:
-// no timeout of ours, and a client that goes away ends the etcd request.
+// The HTTP/1.1 half of the v3 JSON gateway: reads a /v3 request body
+// (bounded), has gateway.ts decide, and streams etcd's gateway answer back.
+// A watch or keep-alive answer is a stream that lasts as long as the client
+// keeps it: no timeout of ours, and a client that goes away ends the etcd
+// request.
 //
-// It takes node's request and response objects, so it runs under fastify
-// (request.raw, reply.raw after reply.hijack()) or a bare node:http server.
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+// The proxy's HTTP/1.1 side (server.ts) hands it what the v2 request path
+// already checked (limits, the parsed path) and the body stream.
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { V3CallRecord } from './access.js';
+import type { Readable } from 'node:stream';
+import { newCallRecord, type V3CallObserver, type V3CallRecord } from './access.js';
 import type { V3Credentials } from './credentials.js';
 import { decideGatewayRequest, gatewayRoute, type GatewayOutcome } from './gateway.js';
 import { leaseLookupOn } from './lease-keys.js';
@@ -20,53 +22,93 @@ export interface GatewayProxyOptions {
   readonly credentials: V3Credentials;
   /** Request bodies above this get 413; default 4 MiB (etcd's 1.5 MiB limit, base64-inflated, with room). */
   readonly maxBodyBytes?: number;
-  readonly onCallEnd?: (record: V3CallRecord) => void;
+  readonly observer?: V3CallObserver;
+}
+
+/** One gateway request, as the HTTP/1.1 side read it. */
+export interface GatewayCall {
+  readonly httpMethod: string;
+  /** The request path as parsed (decoded, cleaned), without the query: /v3/… or /v3beta/…. */
+  readonly path: string;
+  readonly authorization: string | undefined;
+  readonly remote: string;
+  readonly body: Readable;
 }
 
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+const textPlain = { 'content-type': 'text/plain; charset=utf-8' };
 
 export class GatewayProxy {
   private readonly maxBodyBytes: number;
+  /** Open watch and keep-alive answers, cut at shutdown. */
+  private readonly streams = new Map<ServerResponse, V3CallRecord>();
 
   constructor(private readonly options: GatewayProxyOptions) {
     this.maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   }
 
-  /** Whether a request path is the gateway's (the HTTP/1 wiring routes these here). */
-  handles(url: string): boolean {
-    return /^\/v3(beta|alpha)?\//.test(url);
+  /** Closes every open watch or keep-alive answer mid-response, as a stopping etcd closes its connections. */
+  cutStreams(reason: string): void {
+    for (const [response, record] of this.streams) {
+      record.reason = reason;
+      response.destroy();
+    }
   }
 
-  handle(request: IncomingMessage, response: ServerResponse): void {
+  /** Answers the call on `response`; resolves once the answer has started (a watch goes on after). */
+  async handle(call: GatewayCall, response: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const finish = (record: V3CallRecord): void => {
+    const route = gatewayRoute(call.path);
+    let record = newCallRecord('gateway', route.kind === 'method' ? route.method.name : route.path, call.remote, route.kind === 'method' && route.method.requestStream);
+    let begun = false;
+    // Told once, whatever ends the call: the answer, etcd, or the client leaving.
+    response.once('close', () => {
       record.durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      this.options.onCallEnd?.(record);
+      record.httpStatus = response.statusCode;
+      if (!response.writableFinished && record.reason === undefined) record.reason = 'client went away before the response was complete';
+      if (!begun) this.options.observer?.begin(record);
+      this.options.observer?.end(record);
+    });
+    const answerPlain = (status: number, text: string, reason: string): void => {
+      record.decision = 'bad-request';
+      record.reason = reason;
+      call.body.resume();
+      response.writeHead(status, textPlain).end(text);
     };
-    const route = gatewayRoute(request.url ?? '');
-    // etcd's own answers to a path or method its gateway does not serve.
-    if (route === undefined) return void response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not Found\n');
-    if (request.method !== 'POST') return void response.writeHead(405, { 'content-type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
-    void this.readBody(request).then(async (body) => {
-      if (body === undefined) return void response.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' }).end('Request Entity Too Large\n');
-      const runtime = this.options.runtime();
-      const outcome = await decideGatewayRequest(
-        { path: request.url ?? '', authorization: request.headers.authorization, remote: request.socket.remoteAddress ?? '', body },
+    // etcd's gateway serves POST only.
+    if (call.httpMethod !== 'POST') return answerPlain(405, 'Method Not Allowed\n', `the gateway serves POST, not ${call.httpMethod}`);
+    const body = await this.readBody(call.body);
+    if (body === undefined) return answerPlain(413, 'Request Entity Too Large\n', `body over ${this.maxBodyBytes} bytes, or cut short`);
+    const runtime = this.options.runtime();
+    let outcome: GatewayOutcome;
+    try {
+      outcome = await decideGatewayRequest(
+        { path: call.path, authorization: call.authorization, remote: call.remote, body },
         route,
         { credentials: this.options.credentials, policy: runtime.policy, lookUp: leaseLookupOn(runtime.upstream) },
       );
-      this.respond(outcome, runtime.upstream, response, finish);
-    }).catch((error: unknown) => {
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: `etcd-warden: ${String(error)}`, code: 13 }));
-    });
+    } catch (error) {
+      // A bug of ours: refused, never forwarded undecided.
+      const message = `etcd-warden: ${String(error)}`;
+      record.decision = 'bad-request';
+      record.reason = message;
+      return void response.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: message, message, code: 13 }));
+    }
+    record = outcome.record;
+    this.options.observer?.begin(record);
+    begun = true;
+    this.respond(outcome, runtime.upstream, response);
   }
 
-  private respond(outcome: GatewayOutcome, etcd: EtcdUpstream, response: ServerResponse, finish: (record: V3CallRecord) => void): void {
+  private respond(outcome: GatewayOutcome, etcd: EtcdUpstream, response: ServerResponse): void {
     if (outcome.kind === 'answer') {
       response.writeHead(outcome.status, { 'content-type': outcome.contentType }).end(outcome.body);
-      finish(outcome.record);
       return;
+    }
+    if (response.destroyed) return;
+    if (outcome.record.stream) {
+      this.streams.set(response, outcome.record);
+      response.once('close', () => this.streams.delete(response));
     }
     const send = etcd.url.protocol === 'https:' ? httpsRequest : httpRequest;
     const toEtcd = send(new URL(outcome.path, etcd.url), {
@@ -80,40 +122,43 @@ export class GatewayProxy {
       response.writeHead(fromEtcd.statusCode ?? 502, headers);
       // Each chunk as it comes: a watch writes one line per event.
       response.flushHeaders();
+      if (fromEtcd.statusCode === 200) outcome.record.grpcStatus = 0;
+      fromEtcd.on('error', () => response.destroy());
       fromEtcd.pipe(response);
-      fromEtcd.on('end', () => {
-        outcome.record.grpcStatus = fromEtcd.statusCode === 200 ? 0 : undefined;
-        finish(outcome.record);
-      });
     });
     toEtcd.on('error', (error) => {
-      if (!response.headersSent) {
-        response.writeHead(503, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ error: `etcd-warden: cannot reach etcd: ${error.message}`, message: `etcd-warden: cannot reach etcd: ${error.message}`, code: 14 }));
-      } else response.destroy();
-      finish(outcome.record);
+      if (response.destroyed) return;
+      if (response.headersSent) {
+        outcome.record.upstreamFailed = true;
+        outcome.record.reason = `etcd broke the answer off: ${error.message}`;
+        return void response.destroy();
+      }
+      const message = `etcd-warden: cannot reach etcd: ${error.message}`;
+      outcome.record.reason = message;
+      outcome.record.upstreamFailed = true;
+      response.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: message, message, code: 14 }));
     });
     // The client going away ends the request to etcd (a watch would otherwise stay open there).
-    response.on('close', () => toEtcd.destroy());
+    response.once('close', () => toEtcd.destroy());
     toEtcd.end(outcome.body);
   }
 
-  private readBody(request: IncomingMessage): Promise<Buffer | undefined> {
-    return new Promise((resolve, reject) => {
+  /** The whole body, or undefined when it is over the limit or broke off. */
+  private readBody(body: Readable): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      request.on('data', (chunk: Buffer) => {
+      const onData = (chunk: Buffer): void => {
         size += chunk.length;
-        if (size > this.maxBodyBytes) {
-          request.removeAllListeners('data');
-          request.resume();
-          resolve(undefined);
-          return;
-        }
-        chunks.push(chunk);
-      });
-      request.on('end', () => resolve(Buffer.concat(chunks)));
-      request.on('error', reject);
+        if (size <= this.maxBodyBytes) return void chunks.push(chunk);
+        body.off('data', onData);
+        body.resume();
+        resolve(undefined);
+      };
+      body.on('data', onData);
+      body.once('end', () => resolve(Buffer.concat(chunks)));
+      // Over the proxy's maxBodyBytes (body-limit.ts), or the client left mid-body.
+      body.once('error', () => resolve(undefined));
     });
   }
 }

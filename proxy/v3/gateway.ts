@@ -11,7 +11,7 @@
 // and bytes to forward.
 import { EtcdGrpcError, GrpcCode, type GrpcCodeNumber } from '../../mirror/etcd/v3/errors.js';
 import { describeKeyRange } from '../../mirror/etcd/v3/key-range.js';
-import type { V3CallRecord } from './access.js';
+import { newCallRecord, type V3CallRecord } from './access.js';
 import { authenticateV3, identityFromAuthorization, type V3Credentials } from './credentials.js';
 import { decide, type AttachedKeys, type V3Decision, type V3DecisionLabel, type V3Policy } from './decide.js';
 import { parseFirstJsonValue, parseJsonValues, JsonSyntaxError, type JsonValue } from './gateway-json.js';
@@ -22,17 +22,19 @@ import type { LeaseLookup } from './lease-keys.js';
 
 export type GatewayRoute =
   | { readonly kind: 'method'; readonly method: EtcdMethod; readonly path: string }
-  /** etcd's lock and election gateways: not in our .proto files, so admins only, bytes passed as sent. */
+  /**
+   * etcd's lock and election gateways, and any path the .proto files do not
+   * name: admins only, bytes passed as sent (etcd answers 404 for what it
+   * does not serve).
+   */
   | { readonly kind: 'admin-only'; readonly path: string };
 
-/** The route for a request path (query ignored), or undefined for etcd's 404. */
-export function gatewayRoute(rawPath: string): GatewayRoute | undefined {
+/** The route for a gateway path (/v3/… or /v3beta/…, query ignored), which etcd 3.4 serves as the same /v3/ path. */
+export function gatewayRoute(rawPath: string): GatewayRoute {
   const path = rawPath.split('?', 1)[0] ?? '';
   const canonical = path.startsWith('/v3beta/') ? `/v3/${path.slice('/v3beta/'.length)}` : path;
   const method = etcdMethods().byGatewayPath.get(canonical);
-  if (method !== undefined) return { kind: 'method', method, path: canonical };
-  if (/^\/v3\/(lock|election)\/[a-z]+$/.test(canonical)) return { kind: 'admin-only', path: canonical };
-  return undefined;
+  return method === undefined ? { kind: 'admin-only', path: canonical } : { kind: 'method', method, path: canonical };
 }
 
 export interface GatewayRequest {
@@ -67,16 +69,9 @@ function errorAnswer(error: EtcdGrpcError, record: V3CallRecord, label: V3Decisi
   return { kind: 'answer', status, contentType: 'application/json', body: JSON.stringify({ error: error.message, message: error.message, code: error.code }), record };
 }
 
-function newRecord(method: string, request: GatewayRequest, stream: boolean): V3CallRecord {
-  return {
-    protocol: 'gateway', method, remote: request.remote, target: '', user: undefined, decision: 'allowed',
-    grpcStatus: undefined, reason: undefined, stream, messages: 0, deniedMessages: 0, durationMs: 0,
-  };
-}
-
 export async function decideGatewayRequest(request: GatewayRequest, route: GatewayRoute, deps: GatewayDependencies): Promise<GatewayOutcome> {
   const streamed = route.kind === 'method' && route.method.requestStream;
-  const record = newRecord(route.kind === 'method' ? route.method.name : route.path, request, streamed);
+  const record = newCallRecord('gateway', route.kind === 'method' ? route.method.name : route.path, request.remote, streamed);
   const text = request.body.toString('utf8');
 
   if (route.kind === 'method' && route.method.name === 'Auth/Authenticate') return answerAuthenticate(route.method, text, request, record, deps);

@@ -25,15 +25,17 @@ import { etcdMethods, type EtcdMethod } from './methods.js';
 import { requirementsOf, unknownMethodRequirements, type Requirements } from './requirements.js';
 import type { V3Runtime } from './runtime.js';
 import type { EtcdUpstream } from './upstream.js';
-import type { V3CallRecord } from './access.js';
+import { newCallRecord, type V3CallObserver, type V3CallRecord } from './access.js';
 
 export interface GrpcProxyOptions {
   /** The runtime in force now: a call opens on its upstream, each message is judged by its policy. */
   readonly runtime: () => V3Runtime;
   readonly credentials: V3Credentials;
   readonly maxRequestMessageBytes?: number;
-  /** Called once per call when it ends: the access log and metrics hang here. */
-  readonly onCallEnd?: (record: V3CallRecord) => void;
+  /** Told when each call starts and ends: /clients, the access log and the metrics hang here. */
+  readonly observer?: V3CallObserver;
+  /** A refusal for every call on this connection (the connection cap), checked before anything else. */
+  readonly connectionRefusal?: (stream: ServerHttp2Stream) => EtcdGrpcError | undefined;
 }
 
 // Metadata etcd must not see: credentials are ours, and we re-encode every
@@ -56,8 +58,24 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 export class GrpcProxy {
   private readonly authenticateResponse = etcdProtoRoot().lookupType('etcdserverpb.AuthenticateResponse');
   private readonly watchResponse = etcdProtoRoot().lookupType('etcdserverpb.WatchResponse');
+  private readonly open = new Set<Call>();
 
   constructor(private readonly options: GrpcProxyOptions) {}
+
+  /**
+   * Ends every open stream (Watch, LeaseKeepAlive, Snapshot) with UNAVAILABLE,
+   * as clients see it when etcd itself stops (measured on 3.4.23: the
+   * connection drops, grpc-js reports 14, python-etcd3 raises
+   * ConnectionFailedError, etcdctl and the Node client watch again).
+   * Unary calls are left to finish.
+   */
+  cutStreams(reason: string): void {
+    for (const call of this.open) {
+      if (!call.record.stream) continue;
+      call.record.reason = reason;
+      call.relay.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: ${reason}`));
+    }
+  }
 
   /** Serves one HTTP/2 stream: hang it on an http2 server's 'stream' event. */
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -72,6 +90,10 @@ export class GrpcProxy {
     const path = firstHeader(headers[':path']) ?? '';
     const method = etcdMethods().byPath.get(path);
     const call = new Call(stream, headers, method, path, this.options);
+    this.open.add(call);
+    stream.once('close', () => this.open.delete(call));
+    const refusal = this.options.connectionRefusal?.(stream);
+    if (refusal !== undefined) return void call.refuse(refusal, 'denied-limit', refusal.message);
     if (method?.name === 'Auth/Authenticate') this.authenticate(call);
     else if (method === undefined) this.passUnknown(call);
     else if (method.name === 'Watch/Watch' || method.name === 'Lease/LeaseKeepAlive') this.streamMessages(call, method);
@@ -188,16 +210,18 @@ class Call {
     const token = (firstHeader(headers.token) ?? firstHeader(headers.authorization))?.split(',')[0]?.trim();
     this.identity = identityFromToken(token, options.credentials.tokens);
     this.relay = new ResponseRelay(client, { injects: method?.name === 'Watch/Watch' });
-    this.record = {
-      protocol: 'grpc', method: method?.name ?? path, remote: this.remote, target: '',
-      user: this.identity.kind === 'user' ? this.identity.user : undefined,
-      decision: 'allowed', grpcStatus: undefined, reason: undefined,
-      stream: method?.requestStream === true || method?.responseStream === true, messages: 0, deniedMessages: 0, durationMs: 0,
-    };
+    this.record = newCallRecord('grpc', method?.name ?? path, this.remote, method?.requestStream === true || method?.responseStream === true);
+    this.record.user = this.identity.kind === 'user' ? this.identity.user : undefined;
+    options.observer?.begin(this.record);
     client.on('close', () => {
       this.record.grpcStatus = this.relay.status;
+      if (this.relay.upstreamFailure !== undefined) {
+        this.record.upstreamFailed = true;
+        this.record.reason ??= this.relay.upstreamFailure;
+      }
+      if (this.record.grpcStatus === undefined && this.record.reason === undefined) this.record.reason = 'client went away before the call ended';
       this.record.durationMs = Number(process.hrtime.bigint() - this.started) / 1e6;
-      options.onCallEnd?.(this.record);
+      options.observer?.end(this.record);
     });
   }
 
@@ -209,7 +233,7 @@ class Call {
       this.relay.attach(stream);
       return stream;
     } catch (error) {
-      this.relay.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: cannot reach etcd: ${(error as Error).message}`));
+      this.relay.failUpstream(`cannot reach etcd: ${(error as Error).message}`);
       return undefined;
     }
   }

@@ -39,6 +39,8 @@ function relayable(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 export class ResponseRelay {
   /** The status the client was (or will be) given. */
   status: GrpcCodeNumber | undefined;
+  /** Why the call failed on etcd's side (unreachable, reset, no status), for the log and the upstream-errors metric. */
+  upstreamFailure: string | undefined;
   /** Set once the call's end is decided, so a late upstream error cannot replace the status. */
   private ending = false;
   private headersSent = false;
@@ -55,6 +57,7 @@ export class ResponseRelay {
     client.on('wantTrailers', () => {
       // No status from etcd: its stream broke (etcd stopping does this).
       // UNAVAILABLE is what makes clients retry or watch again.
+      if (this.trailers === undefined) this.upstreamFailure = 'etcd ended the call without a status';
       const trailers = this.trailers ?? statusHeaders(new EtcdGrpcError(GrpcCode.Unavailable, 'etcd-warden: etcd ended the call without a status'));
       this.noteStatus(trailers);
       if (!client.destroyed) client.sendTrailers(trailers);
@@ -86,10 +89,10 @@ export class ResponseRelay {
       this.trailers = relayable(trailers);
     });
     upstream.on('end', () => this.finish());
-    upstream.on('error', (error: Error) => this.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: lost the call to etcd: ${error.message}`)));
+    upstream.on('error', (error: Error) => this.failUpstream(`lost the call to etcd: ${error.message}`));
     upstream.on('close', () => {
       if (!this.clientGone && !this.ending && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-        this.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: etcd reset the call (HTTP/2 code ${String(upstream.rstCode)})`));
+        this.failUpstream(`etcd reset the call (HTTP/2 code ${String(upstream.rstCode)})`);
       }
     });
   }
@@ -109,6 +112,13 @@ export class ResponseRelay {
     this.sendHeaders({});
     if (this.cursor === undefined || this.cursor.atBoundary) this.client.write(frame);
     else this.waiting.push(frame);
+  }
+
+  /** Ends the call with UNAVAILABLE because etcd could not be reached or broke the call: clients retry that. */
+  failUpstream(why: string): void {
+    if (this.ending) return;
+    this.upstreamFailure = why;
+    this.fail(new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: ${why}`));
   }
 
   /** Ends the call with an error status, cancelling etcd's side. */

@@ -21,8 +21,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 export interface TokenIssuerOptions {
   /** A user's current htpasswd hash, undefined when they have none. */
   readonly currentHash: (user: string) => string | undefined;
-  /** Idle lifetime; default 300 s, etcd's --auth-token-ttl default. */
-  readonly ttlMs?: number;
+  /** Idle lifetime, read at each check (a reload may change it); default 300 s, etcd's --auth-token-ttl default. */
+  readonly ttlMs?: () => number;
   /** Live tokens remembered at most; default 100,000. */
   readonly maxTokens?: number;
   readonly now?: () => number;
@@ -30,7 +30,7 @@ export interface TokenIssuerOptions {
 }
 
 export class TokenIssuer {
-  readonly ttlMs: number;
+  private readonly ttlMs: () => number;
   readonly maxTokens: number;
   private readonly now: () => number;
   private readonly secret: Buffer;
@@ -39,7 +39,7 @@ export class TokenIssuer {
   private readonly lastUse = new Map<string, number>();
 
   constructor(options: TokenIssuerOptions) {
-    this.ttlMs = options.ttlMs ?? 300_000;
+    this.ttlMs = options.ttlMs ?? (() => 300_000);
     this.maxTokens = options.maxTokens ?? 100_000;
     this.now = options.now ?? Date.now;
     this.secret = options.secret ?? randomBytes(32);
@@ -74,7 +74,7 @@ export class TokenIssuer {
     if (sent.length !== expected.length || !timingSafeEqual(sent, expected)) return undefined;
     const last = this.lastUse.get(nonce);
     if (last === undefined) return undefined;
-    if (this.now() - last > this.ttlMs) {
+    if (this.now() - last > this.ttlMs()) {
       this.lastUse.delete(nonce);
       return undefined;
     }

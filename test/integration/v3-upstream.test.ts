@@ -19,7 +19,7 @@ describe('an https etcd, verified with its CA', () => {
   beforeAll(async () => {
     certs = await makeCertificates();
     etcd = await startEtcd('v3-tls-upstream', { tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
-    proxy = await startV3Proxy({ upstream: etcd.clientUrl, upstreamCa: certs.ca, acls, users, certs });
+    proxy = await startV3Proxy({ upstream: etcd.clientUrl, upstreamCa: certs.caCert, acls, users, certs });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -150,11 +150,11 @@ describe('message sizes', () => {
     client.close();
   });
 
-  it('leaves one access record per call: gRPC method, user, decision, status, the keys decided on', async () => {
+  it('leaves one access line per call: gRPC method, user, decision, status, the keys decided on', async () => {
     const endpoint = { url: proxy.url, caCert: proxy.certs.caCert };
     await etcdctl(endpoint, ['put', '/elsewhere', 'x'], { user: conftool });
-    const record = proxy.records.findLast((r) => r.method === 'KV/Put');
-    expect(record).toMatchObject({ protocol: 'grpc', method: 'KV/Put', user: 'conftool', decision: 'denied-acl', grpcStatus: 7, target: '/elsewhere', stream: false });
-    expect(record?.reason).toContain('may not write');
+    const line = await proxy.process.waitForLog((l) => l.msg === 'request' && l.method === 'KV/Put' && l.key === '/elsewhere');
+    expect(line).toMatchObject({ protocol: 'grpc', method: 'KV/Put', user: 'conftool', decision: 'denied-acl', status: 'PERMISSION_DENIED', key: '/elsewhere', watch: false });
+    expect(line.reason).toContain('may not write');
   });
 });

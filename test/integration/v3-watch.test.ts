@@ -113,13 +113,13 @@ describe('rules in force per message', () => {
     let answer = next();
     stream.write({ create_request: { key: Buffer.from('/conftool/a') } });
     expect(await answer).toMatchObject({ created: true, canceled: false });
-    proxy.setPolicy({ readAcls: { '/conftool': ['root'] } });
+    await proxy.reconfigure({ readAcls: { '/conftool': ['root'] } });
     try {
       answer = next();
       stream.write({ create_request: { key: Buffer.from('/conftool/b') } });
       expect(await answer).toMatchObject({ created: true, canceled: true, cancel_reason: 'etcdserver: permission denied' });
     } finally {
-      proxy.setPolicy({ readAcls: {} });
+      await proxy.reconfigure({ readAcls: {} });
       stream.cancel();
       client.close();
     }
@@ -132,7 +132,7 @@ describe('the read-only switch', () => {
     const watch = await openWatch(client, '/conftool/ro');
     const granted = await etcdctl(endpoint(), ['lease', 'grant', '600'], { user: 'conftool:confpw' });
     const lease = /lease ([0-9a-f]+) granted/.exec(granted.stdout)?.[1] ?? 'none';
-    proxy.setPolicy({ readOnly: true });
+    await proxy.reconfigure({ readOnly: true });
     try {
       const refused = await etcdctl(endpoint(), ['put', '/conftool/ro', 'x'], { user: 'conftool:confpw' });
       expect(refused.stderr).toContain('code = FailedPrecondition');
@@ -147,7 +147,7 @@ describe('the read-only switch', () => {
       expect(gateway.status).toBe(403);
       expect(JSON.parse(gateway.body)).toMatchObject({ code: 9, error: expect.stringContaining('read-only mode') });
     } finally {
-      proxy.setPolicy({ readOnly: false });
+      await proxy.reconfigure({ readOnly: false });
       watch.stream.end();
       client.close();
     }

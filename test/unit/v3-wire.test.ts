@@ -7,7 +7,7 @@ import { TokenIssuer } from '../../proxy/v3/token.js';
 
 describe('v3 tokens', () => {
   function issuer(hashes: Map<string, string>, clock: { now: number }): TokenIssuer {
-    return new TokenIssuer({ currentHash: (user) => hashes.get(user), ttlMs: 300_000, now: () => clock.now, maxTokens: 3 });
+    return new TokenIssuer({ currentHash: (user) => hashes.get(user), ttlMs: () => 300_000, now: () => clock.now, maxTokens: 3 });
   }
 
   it('names the user it was issued to, and lives 300 s from its last use, as etcd\'s simple tokens do', () => {
