@@ -19,25 +19,27 @@ import type { OpenWatches } from './watch.js';
  * Node hands pipelined requests on one connection to us all at once (only
  * the answers are queued in order); etcd behind Go's server runs them one
  * after the other. Keep that order, or a pipelined PUT then GET (or two PUTs
- * to one key) could reach etcd swapped: seen in the pipelining test. Shared
- * by v2 and the v3 gateway, which may be pipelined on one connection.
+ * to one key) could reach etcd swapped: seen in the pipelining test. The
+ * place in line is taken when a request arrives, not when it is decided: a
+ * quick refusal or GET decided before the authenticated PUT ahead of it
+ * would otherwise wait for its own answer, which Node holds back until the
+ * PUT's is sent. Shared by v2 and the v3 gateway.
  */
 export class ConnectionOrder {
   /** The last request's completion, per client connection. */
   private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
 
-  /** Resolves when every earlier request on this connection has been answered. */
-  async turn(incoming: IncomingMessage, client: ServerResponse): Promise<void> {
-    const previous = this.previousOnConnection.get(incoming.socket);
+  /** Takes the request's place in line; resolves when every earlier request on its connection has been answered. */
+  enter(incoming: IncomingMessage, client: ServerResponse): Promise<void> {
+    const previous = this.previousOnConnection.get(incoming.socket) ?? Promise.resolve();
     this.previousOnConnection.set(incoming.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
-    if (previous !== undefined) await previous;
+    return previous;
   }
 }
 
 export interface ForwardDependencies {
   readonly metrics: ProxyMetrics;
   readonly watches: OpenWatches;
-  readonly order: ConnectionOrder;
   /** Seconds behind the primary when this proxy follows heartbeats, added to read responses. */
   readonly replicaAge: () => number | undefined;
 }
@@ -50,12 +52,14 @@ export interface DecidedRequest {
   readonly access: AccessRecord;
   /** The request body, already wrapped in the size limit; null when there is none. */
   readonly body: Readable | null;
+  /** Resolves when the requests before it on its connection are answered (ConnectionOrder). */
+  readonly turn: Promise<void>;
 }
 
 export class Forwarder {
   constructor(private readonly deps: ForwardDependencies) {}
 
-  async forward({ incoming, client, etcd, runtime, access, body }: DecidedRequest): Promise<void> {
+  async forward({ incoming, client, etcd, runtime, access, body, turn }: DecidedRequest): Promise<void> {
     const watch = etcd.kind === 'keys' && etcd.watch;
     // Only a watch can wait long enough for its client to leave before etcd
     // answers; an AbortSignal per ordinary request cost ~3% of a GET's CPU.
@@ -66,7 +70,7 @@ export class Forwarder {
       clientGone = true;
       aborter?.abort();
     });
-    await this.deps.order.turn(incoming, client);
+    await turn;
     if (clientGone) return;
 
     let response: UpstreamResponse;

@@ -44,6 +44,8 @@ declare module 'fastify' {
     access: AccessRecord | null;
     /** For the v3 gateway: limits and parse passed, the v3 decision reads the body. */
     v3Gateway: boolean;
+    /** Its place in line on its connection (ConnectionOrder), taken on arrival. */
+    turn: Promise<void> | null;
   }
 }
 
@@ -77,7 +79,7 @@ export class ProxyServer {
   ) {
     const runtime = compileRuntime(loaded);
     this.currentRuntime = runtime;
-    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, order: this.order, replicaAge: () => this.replica()?.ageSeconds() });
+    this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replica()?.ageSeconds() });
     this.services = { verifier: deps.verifier, limiter: deps.limiter, replica: () => this.replica() };
     this.tokens = new TokenIssuer({ currentHash: (user) => this.currentRuntime.users.get(user)?.hash, ttlMs: () => this.currentRuntime.v3Settings.tokenTtlMs });
     const credentials = { verifier: deps.verifier, limiter: deps.limiter, tokens: this.tokens };
@@ -112,6 +114,7 @@ export class ProxyServer {
     this.fastify.server.maxHeadersCount = 0;
     this.fastify.decorateRequest('etcd', null);
     this.fastify.decorateRequest('v3Gateway', false);
+    this.fastify.decorateRequest('turn', null);
     this.fastify.decorateRequest('runtime', null);
     this.fastify.decorateRequest('access', null);
     this.fastify.removeAllContentTypeParsers();
@@ -231,6 +234,7 @@ export class ProxyServer {
     const started = process.hrtime.bigint();
     const runtime = this.currentRuntime;
     const raw = request.raw;
+    request.turn = this.order.enter(raw, reply.raw);
     const decision = await decide(this.inbound(raw), runtime, this.services);
     request.runtime = runtime;
     if (decision.kind === 'v3-gateway') {
@@ -272,17 +276,18 @@ export class ProxyServer {
 
   private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { etcd, runtime, access } = request;
+    const turn = request.turn ?? Promise.resolve();
     const body = request.body instanceof Readable ? request.body : Readable.from([]);
     if (request.v3Gateway && etcd !== null) {
       reply.hijack();
-      await this.order.turn(request.raw, reply.raw);
+      await turn;
       const raw = request.raw;
       const call = { httpMethod: etcd.method, path: etcd.kind === 'endpoint' ? etcd.path : '', authorization: raw.headers.authorization, remote: raw.socket.remoteAddress ?? '', body };
       return this.gateway.handle(call, reply.raw);
     }
     if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
     reply.hijack();
-    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body: request.body instanceof Readable ? body : null });
+    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body: request.body instanceof Readable ? body : null, turn });
   }
 
   /** The gRPC answer to every call on a connection accepted over limits.maxConnections. */
