@@ -87,6 +87,10 @@ export function runtimeChange(previous: Runtime, next: Runtime): RuntimeChange {
   if (previous.listen.host !== next.listen.host || previous.listen.port !== next.listen.port) atNextRestart.push('listen changed: takes effect at the next restart');
   const tlsToggled = (previous.tls === undefined) !== (next.tls === undefined);
   if (tlsToggled) atNextRestart.push('turning TLS on or off takes effect at the next restart');
+  // A reload swaps the secure context (certificate, key, client CA), not whether the listener asks for client certificates.
+  else if (previous.tls !== undefined && next.tls !== undefined && (previous.tls.clientCa === undefined) !== (next.tls.clientCa === undefined)) {
+    atNextRestart.push('adding or removing tls.clientCa takes effect at the next restart');
+  }
   // Node fixes these when the listener is made (maxHeaderSize, its timeout checking tick).
   if (previous.limits.maxHeaderBytes !== next.limits.maxHeaderBytes) atNextRestart.push('limits.maxHeaderBytes changed: takes effect at the next restart');
   for (const field of ['clientRequestMs', 'clientHeadersMs', 'clientKeepAliveMs'] as const) {
