@@ -5,35 +5,31 @@
 // or a v3 gateway request to proxy/v3/gateway-forward.ts; its HTTP/2 side is
 // the v3 gRPC proxy (proxy/v3/grpc-proxy.ts). Reading this file and decide.ts
 // tells the whole request path.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import { logAccess, type AccessRecord } from './access-log.js';
+import { AccessRecorder, unparsed, type AccessRecord } from './access-log.js';
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { limitBody } from './body-limit.js';
 import { ClientRegistry } from './clients.js';
-import { decide, type Decision, type DecisionServices, type InboundRequest } from './decide.js';
+import { decide, type DecisionServices, type InboundRequest } from './decide.js';
 import { badRequestError, payloadTooLargeError, serviceUnavailableError, type ProxyError } from './errors.js';
 import { ConnectionOrder, Forwarder } from './forward.js';
-import type { DecisionLabel } from './gate.js';
 import { Heartbeat } from './heartbeat.js';
 import { headerCount } from './limits.js';
 import { answerClientError, ConnectionCap, serverLimitOptions } from './listener.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ClientPort } from './port.js';
-import { loggableTarget, type EtcdRequest } from './request.js';
+import type { EtcdRequest } from './request.js';
 import { writeProxyError } from './respond.js';
 import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
 import { maxStalenessHeader } from './staleness.js';
 import type { Upstream } from './upstream.js';
-import { GatewayProxy } from './v3/gateway-forward.js';
-import { GrpcProxy } from './v3/grpc-proxy.js';
-import { V3CallReport } from './v3/report.js';
-import { TokenIssuer } from './v3/token.js';
+import { V3Service } from './v3/service.js';
 import { OpenWatches } from './watch.js';
 import { EtcdGrpcError, GrpcCode } from '../mirror/etcd/v3/errors.js';
 
@@ -65,12 +61,9 @@ export class ProxyServer {
   private readonly forwarder: Forwarder;
   private readonly services: DecisionServices;
   readonly clients = new ClientRegistry();
+  private readonly accessRecords: AccessRecorder;
   private heartbeat: Heartbeat | undefined;
-  /** One per process: a token lives across reloads while its user's htpasswd line is unchanged. */
-  private readonly tokens: TokenIssuer;
-  readonly v3Calls: V3CallReport;
-  private readonly grpc: GrpcProxy;
-  private readonly gateway: GatewayProxy;
+  private readonly v3: V3Service;
   private readonly port: ClientPort;
 
   constructor(
@@ -79,14 +72,13 @@ export class ProxyServer {
   ) {
     const runtime = compileRuntime(loaded);
     this.currentRuntime = runtime;
+    this.accessRecords = new AccessRecorder({ log: deps.log, metrics: deps.metrics, clients: this.clients });
     this.forwarder = new Forwarder({ metrics: deps.metrics, watches: this.watches, replicaAge: () => this.replica()?.ageSeconds() });
     this.services = { verifier: deps.verifier, limiter: deps.limiter, replica: () => this.replica() };
-    this.tokens = new TokenIssuer({ currentHash: (user) => this.currentRuntime.users.get(user)?.hash, ttlMs: () => this.currentRuntime.v3Settings.tokenTtlMs });
-    const credentials = { verifier: deps.verifier, limiter: deps.limiter, tokens: this.tokens };
-    this.v3Calls = new V3CallReport({ log: deps.log, metrics: deps.metrics, clients: this.clients });
-    const v3 = (): Runtime['v3'] => this.currentRuntime.v3;
-    this.grpc = new GrpcProxy({ runtime: v3, credentials, observer: this.v3Calls, connectionRefusal: (stream) => this.overConnectionCap(stream.session?.socket) });
-    this.gateway = new GatewayProxy({ runtime: v3, credentials, observer: this.v3Calls });
+    this.v3 = new V3Service({
+      ...deps, runtime: () => this.currentRuntime, clients: this.clients,
+      connectionRefusal: (stream) => this.overConnectionCap(stream.session?.socket),
+    });
     const { timeouts, limits, tls } = runtime;
     // Header size and the timeout checking tick are fixed when the listener is made.
     const nodeLimits = serverLimitOptions(limits, timeouts);
@@ -105,7 +97,7 @@ export class ProxyServer {
         // Not error.message: fastify's quotes the whole URL back, query values included.
         const cause = (error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed';
         // Rejected before our hook runs: still one access line, like every request.
-        request.access = this.startRecord(request.raw, reply.raw, unparsed(request.raw, 'bad-request', cause), process.hrtime.bigint());
+        request.access = this.accessRecords.start(request.raw, reply.raw, unparsed(request.raw, 'bad-request', cause), process.hrtime.bigint());
         void this.sendError(reply, request, badRequestError(cause));
       },
     }) as unknown as FastifyInstance;
@@ -128,7 +120,7 @@ export class ProxyServer {
     this.fastify.setErrorHandler((error, request, reply) => {
       this.deps.log.error({ err: error, method: request.method }, 'unexpected error while handling a request');
       // Thrown before the decision was told: still one access line.
-      request.access ??= this.startRecord(request.raw, reply.raw, unparsed(request.raw, 'allowed', undefined), process.hrtime.bigint());
+      request.access ??= this.accessRecords.start(request.raw, reply.raw, unparsed(request.raw, 'allowed', undefined), process.hrtime.bigint());
       const status = (error as { statusCode?: number }).statusCode;
       void this.sendError(reply, request, status === 413 ? payloadTooLargeError(this.currentRuntime.maxBodyBytes) : serviceUnavailableError('internal proxy error'));
     });
@@ -137,7 +129,7 @@ export class ProxyServer {
     this.deps.metrics.followReplicaAge(() => this.heartbeat?.ageSeconds());
     this.heartbeat = this.startHeartbeat(runtime);
     this.port = new ClientPort({
-      tls, timeouts, limits, http1: this.fastify.server, grpc: this.grpc,
+      tls, timeouts, limits, http1: this.fastify.server, grpc: this.v3.grpc,
       // Before TLS and either protocol: the count starts at accept.
       accepted: (socket) => {
         this.connectionCap.admit(socket);
@@ -153,7 +145,7 @@ export class ProxyServer {
 
   /** v2 watches and v3 Watch streams. */
   get openWatches(): number {
-    return this.watches.size + this.v3Calls.openWatchStreams;
+    return this.watches.size + this.v3.calls.openWatchStreams;
   }
 
   get upstream(): Upstream {
@@ -197,8 +189,7 @@ export class ProxyServer {
     const closing = this.fastify.close();
     const stopping = 'the proxy is stopping, as a stopping etcd ends it';
     this.watches.cutAll();
-    this.gateway.cutStreams(stopping);
-    this.grpc.cutStreams(stopping);
+    this.v3.cutStreams(stopping);
     this.port.closeSessions();
     const grace = this.currentRuntime.timeouts.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
@@ -243,7 +234,7 @@ export class ProxyServer {
       request.v3Gateway = true;
       return;
     }
-    const access = this.startRecord(raw, reply.raw, decision, started);
+    const access = this.accessRecords.start(raw, reply.raw, decision, started);
     if (decision.authFailure !== undefined) this.deps.metrics.authFailures.inc({ reason: decision.authFailure });
     request.access = access;
     switch (decision.kind) {
@@ -283,7 +274,7 @@ export class ProxyServer {
       await turn;
       const raw = request.raw;
       const call = { httpMethod: etcd.method, path: etcd.kind === 'endpoint' ? etcd.path : '', authorization: raw.headers.authorization, remote: raw.socket.remoteAddress ?? '', body };
-      return this.gateway.handle(call, reply.raw);
+      return this.v3.gateway.handle(call, reply.raw);
     }
     if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
     reply.hijack();
@@ -297,36 +288,6 @@ export class ProxyServer {
     return new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: too many connections (this proxy serves at most ${limit} at once)`);
   }
 
-  /** The request's access record, logged and counted once its response closes. */
-  private startRecord(incoming: IncomingMessage, client: ServerResponse, told: Told, started: bigint): AccessRecord {
-    const access: AccessRecord = {
-      method: incoming.method ?? '',
-      target: told.logged.target,
-      query: told.logged.query,
-      remote: incoming.socket.remoteAddress ?? '',
-      user: told.user,
-      status: 0,
-      bytes: 0,
-      decision: told.label,
-      watch: told.logged.watch,
-      reason: told.reason,
-    };
-    this.recordWhenDone(client, access, started);
-    return access;
-  }
-
-  private recordWhenDone(client: ServerResponse, access: AccessRecord, started: bigint): void {
-    const untrack = this.clients.trackRequest(access);
-    client.once('close', () => {
-      untrack();
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      access.status = client.statusCode;
-      if (!client.writableFinished && access.reason === undefined) access.reason = 'client went away before the response was complete';
-      this.deps.metrics.observeRequest(access.method, access.status, access.decision, access.watch, seconds);
-      logAccess(this.deps.log, access, seconds * 1000);
-    });
-  }
-
   private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
     const runtime = request.runtime ?? this.currentRuntime;
     reply.hijack();
@@ -336,12 +297,4 @@ export class ProxyServer {
     if (request.access !== undefined && request.access !== null) request.access.bytes = bytes;
     return Promise.resolve();
   }
-}
-
-/** What the access line tells of a request. */
-type Told = Pick<Decision, 'logged' | 'label' | 'reason' | 'user'>;
-
-/** A request that never got a Decision (refused by the router, or a bug threw). */
-function unparsed(raw: IncomingMessage, label: DecisionLabel, reason: string | undefined): Told {
-  return { logged: { ...loggableTarget(raw.url ?? ''), watch: false }, label, reason, user: undefined };
 }

@@ -17,6 +17,8 @@ describe('validateConfig', () => {
     expect(result.value.admins).toEqual(['root']);
     expect(result.value.metrics).toEqual({ host: '127.0.0.1', port: 9181 });
     expect(result.value.maxBodyBytes).toBe(20 * 1024 * 1024);
+    // etcd's own default token lifetime (--auth-token-ttl 300 s).
+    expect(result.value.v3).toEqual({ tokenTtlMs: 300_000 });
   });
 
   it('accepts the example of the SPEC', () => {
@@ -49,6 +51,8 @@ describe('validateConfig', () => {
     ['a TLS section without a key', { tls: { cert: '/c' } }, 'tls.key: must be a non-empty string'],
     ['an unknown timeout', { timeouts: { watchMs: 5 } }, 'timeouts.watchMs: unknown field'],
     ['a zero timeout', { timeouts: { upstreamMs: 0 } }, 'timeouts.upstreamMs: must be a positive integer'],
+    ['a v3 token lifetime in seconds as text', { v3: { tokenTtlMs: '300s' } }, 'v3.tokenTtlMs: must be a positive integer'],
+    ['an unknown v3 setting', { v3: { tokenTtl: 300 } }, 'v3.tokenTtl: unknown field'],
     ['a mirror without a source', { mirror: {} }, 'mirror.src: must be a non-empty string'],
     ['a mirror regex that does not compile', { mirror: { src: 'http://x:1', srcIgnoreKeysRegex: '(' } }, 'mirror.srcIgnoreKeysRegex: is not a valid regular expression'],
     ['a bad log level', { logLevel: 'verbose' }, 'logLevel: must be one of'],

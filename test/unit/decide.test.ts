@@ -66,6 +66,14 @@ describe('decide: the stages in order, one Decision out', () => {
       { kind: 'allow', user: undefined, authFailure: undefined }],
     ['a watch, logged as one', request('GET', '/v2/keys/conftool?wait=true&recursive=true'),
       { kind: 'allow', logged: { target: '/conftool', watch: true } }],
+    ['the v3 gateway, handed to the v3 decision without a password check', request('POST', '/v3/kv/put', { authorization: basic('conftool', 'wrong') }),
+      { kind: 'v3-gateway', request: { kind: 'endpoint', path: '/v3/kv/put' }, user: undefined, authFailure: undefined }],
+    ['/v3beta, the same gateway on etcd 3.4', request('POST', '/v3beta/kv/range'), { kind: 'v3-gateway', request: { path: '/v3beta/kv/range' } }],
+    ['the gateway after the limits', request('POST', '/v3/kv/put', { overConnectionCap: true }), { kind: 'refuse', label: 'denied-limit' }],
+    ['the gateway after the parse: a non-canonical path is etcd\'s 301', request('POST', '/v3//kv/put'), { kind: 'redirect', location: '/v3/kv/put' }],
+    ['the gateway after the declared body size', request('POST', '/v3/kv/put', { contentLength: '101' }), { kind: 'refuse', error: { status: 413 } }],
+    ['an OPTIONS preflight on the gateway, v2\'s as before', request('OPTIONS', '/v3/kv/put'), { kind: 'allow' }],
+    ['/v3alpha, which etcd 3.4 does not serve: admins only', request('POST', '/v3alpha/kv/put'), { kind: 'refuse', label: 'denied-auth', error: { status: 401 } }],
   ] as const)('%s', async (_name, inbound, expected) => {
     expect(await decide(inbound, runtime, services)).toMatchObject(expected);
   });

@@ -22,6 +22,15 @@ describe('compileRuntime', () => {
     expect(runtime).toMatchObject({ maxBodyBytes: 1024, limits: { maxConnections: 5, maxHeaderCount: 100 }, readOnly: false });
     expect(runtime.policy.writeAcl.rules.map((rule) => rule.prefix)).toEqual(['/open']);
   });
+
+  it('compiles the same acls, readAcls, admins and read-only switch for v3, once, with the token lifetime', () => {
+    const runtime = compile({ ...base, readOnly: true, readAcls: { '/secret': [] }, admins: ['ops'], v3: { tokenTtlMs: 5_000 } });
+    expect(runtime.v3.policy).toMatchObject({ readOnly: true, admins: new Set(['ops']) });
+    expect(runtime.v3.policy.write.allRules.map((rule) => rule.prefix)).toEqual(['/open']);
+    expect(runtime.v3.policy.read.allRules.map((rule) => rule.prefix)).toEqual(['/secret']);
+    expect(runtime.v3.upstream.url.origin).toBe('http://127.0.0.1:2379');
+    expect(runtime.v3Settings.tokenTtlMs).toBe(5_000);
+  });
 });
 
 describe('runtimeChange: what a reload changes in place and what waits for a restart', () => {
@@ -36,7 +45,9 @@ describe('runtimeChange: what a reload changes in place and what waits for a res
     ['the read-only switch: the heartbeat changes role', { readOnly: true }, { upstreamReplaced: false, heartbeatChanged: true }],
     ['the heartbeat interval', { heartbeat: { key: '/conftool/heartbeat', intervalMs: 500 } }, { upstreamReplaced: false, heartbeatChanged: true }],
     ['the upstream: new pools, and the heartbeat follows them', { upstream: 'http://127.0.0.1:2380' }, { upstreamReplaced: true, heartbeatChanged: true }],
-    ['an upstream timeout', { timeouts: { upstreamMs: 1000 } }, { upstreamReplaced: true }],
+    ['an upstream timeout', { timeouts: { upstreamMs: 1000 } }, { upstreamReplaced: true, v3UpstreamReplaced: false }],
+    ['the upstream: a new HTTP/2 connection for v3 too', { upstream: 'http://127.0.0.1:2380' }, { v3UpstreamReplaced: true }],
+    ['an ACL: the v3 connection to etcd is kept', { acls: { '/open': [], '/other': [] } }, { v3UpstreamReplaced: false }],
   ] as const)('%s', (_name, changed, expected) => {
     const after = compile({ ...base, ...changed }, before);
     expect(runtimeChange(before, after)).toMatchObject(expected);
