@@ -1,12 +1,14 @@
-// `npm run bench`: the proxy bench, then the mirror bench when it is built
-// (test/bench/mirror-bench.ts, compiled next to this file). `--only proxy`
-// or `--only mirror` runs one. Each prints its own table on stdout; progress
+// `npm run bench`: the proxy bench, the v3 proxy bench (v3-bench.ts), then
+// the mirror bench when it is built (test/bench/mirror-bench.ts, compiled
+// next to this file). `--only proxy`, `--only v3` or `--only mirror` runs one. Each prints its own table on stdout; progress
 // goes to stderr.
 import { existsSync } from 'node:fs';
 import { benchProxy } from './proxy-bench.js';
+import { benchV3 } from './v3-bench.js';
 import { cleanUpAll, installCleanupHandlers } from './lib/cleanup.js';
 
-type BenchName = 'proxy' | 'mirror';
+type BenchName = 'proxy' | 'v3' | 'mirror';
+const benchNames: readonly string[] = ['proxy', 'v3', 'mirror'];
 
 interface RunArguments {
   readonly only?: BenchName;
@@ -14,9 +16,9 @@ interface RunArguments {
   readonly profileOut?: string;
 }
 
-const usage = `usage: node dist/test/bench/run.js [--only proxy|mirror] [--profile|--no-profile] [--profile-out FILE]
+const usage = `usage: node dist/test/bench/run.js [--only proxy|v3|mirror] [--profile|--no-profile] [--profile-out FILE]
   BENCH_SECONDS   length of each measured run (default 10)
-  BENCH_WATCHES   open watches for the memory and fan-out figures (default 2000)
+  BENCH_WATCHES   open watches for the memory and fan-out figures, v2 and v3 (default 2000)
   needs wrk, openssl, htpasswd, etcd, and nginx for the comparison:
     apt-get install -y wrk nginx-light apache2-utils
 `;
@@ -30,8 +32,8 @@ function parseArguments(argv: readonly string[]): RunArguments | string {
     const value = (): string | undefined => argv[++i];
     if (arg === '--only' || arg?.startsWith('--only=') === true) {
       const name = arg === '--only' ? value() : arg.slice('--only='.length);
-      if (name !== 'proxy' && name !== 'mirror') return `--only takes "proxy" or "mirror", got ${JSON.stringify(name)}`;
-      only = name;
+      if (name === undefined || !benchNames.includes(name)) return `--only takes "proxy", "v3" or "mirror", got ${JSON.stringify(name)}`;
+      only = name as BenchName;
     } else if (arg === '--profile') profile = 'always';
     else if (arg === '--no-profile') profile = 'never';
     else if (arg === '--profile-out') {
@@ -58,11 +60,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   installCleanupHandlers();
-  if (parsed.only !== 'mirror') {
+  const runs = (name: BenchName): boolean => parsed.only === undefined || parsed.only === name;
+  if (runs('proxy')) {
     const table = await benchProxy({ profile: parsed.profile, ...(parsed.profileOut === undefined ? {} : { profileOut: parsed.profileOut }) });
     process.stdout.write(`${table}\n\n`);
   }
-  if (parsed.only !== 'proxy') {
+  if (runs('v3')) process.stdout.write(`${await benchV3()}\n\n`);
+  if (runs('mirror')) {
     const table = await runMirrorBench();
     if (table !== undefined) process.stdout.write(`${table}\n`);
     else if (parsed.only === 'mirror') {
