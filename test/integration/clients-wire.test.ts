@@ -102,7 +102,6 @@ const unauthorized = { errorCode: 110, message: 'The request requires user authe
 const documentedDifferences: Readonly<Record<string, { readonly why: string; readonly status: number; readonly body: unknown }>> = {
   'auth users, anonymous': { why: '/v2/auth/* needs an admin (etcd would let anyone enable auth)', status: 401, body: unauthorized },
   'change the log level, anonymous': { why: '/config/* needs an admin', status: 401, body: unauthorized },
-  'a v3 gateway range, anonymous': { why: '/v3/* needs an admin (the v3 gateway writes)', status: 401, body: unauthorized },
   'debug vars, anonymous': { why: '/debug/* needs an admin (pprof is expensive; vars show the command line)', status: 401, body: unauthorized },
   'an unknown path': { why: 'unknown paths get an etcd-style 404 instead of Go\'s text', status: 404, body: { errorCode: 0, message: 'Not found', cause: '/nothing/here is not an etcd endpoint served by this proxy', index: 0 } },
   'an invalid escape': { why: 'an undecodable URL gets an etcd-style 400 instead of Go\'s text', status: 400, body: { errorCode: 209, message: 'Bad request', cause: 'the request target is not a valid URL', index: 0 } },

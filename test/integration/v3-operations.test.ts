@@ -75,6 +75,27 @@ describe('SIGHUP', () => {
     }
   });
 
+  it('decides each keep-alive on an open stream by the rules in force when it arrives: refused once the key is no longer the user\'s', async () => {
+    const client = await rawEtcd(endpoint(), await tokenFor(endpoint(), 'conftool', 'confpw'));
+    const granted = await client.unary('Lease', 'LeaseGrant', { TTL: '600' });
+    await client.unary('KV', 'Put', { key: Buffer.from('/conftool/leased'), value: Buffer.from('x'), lease: granted.ID });
+    const stream = client.stream('Lease', 'LeaseKeepAlive');
+    const ended = new Promise<{ code?: number; details?: string }>((resolve) => stream.on('error', resolve));
+    const answered = (): Promise<unknown> => new Promise((resolve) => stream.once('data', resolve));
+    try {
+      const answer = answered();
+      stream.write({ ID: granted.ID });
+      expect(await answer).toMatchObject({ ID: granted.ID });
+      await proxy.reconfigure({ acls: { '/': ['root'], '/conftool': ['root'] } });
+      stream.write({ ID: granted.ID });
+      expect(await ended).toMatchObject({ code: 7, details: 'etcdserver: permission denied' });
+    } finally {
+      stream.cancel();
+      client.close();
+      await proxy.reconfigure({ acls });
+    }
+  });
+
   it('keeps tokens valid across a reload, and ends them when the user\'s password changes', async () => {
     const token = await tokenFor(endpoint(), 'conftool', 'confpw');
     const client = await rawEtcd(endpoint(), token);
