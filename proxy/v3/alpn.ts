@@ -66,18 +66,11 @@ export function createPlainDispatcher(targets: ProtocolTargets, undecidedTimeout
       socket.pause();
       socket.unshift(seen);
       target.emit('connection', socket);
-      if (flowing) {
-        // node:http reads a fresh socket's handle directly, past the bytes
-        // given back above, which then arrive after later ones (31 pipelined
-        // PUTs came out garbled). A 'data' listener makes it read through
-        // 'data' events instead, in order: node:http's own documented switch.
-        const noop = (): void => undefined;
-        socket.on('data', noop);
-        socket.off('data', noop);
-        socket.resume();
-      }
-      // node:http2 reads the buffered bytes itself on the next tick, and
-      // resuming first would hand them to no one.
+      // node:http takes the bytes given back through 'data' events, which a
+      // paused socket holds back (resumed on the next tick, before any later
+      // read); node:http2 reads the buffered bytes itself on the next tick,
+      // and resuming first would hand them to no one.
+      if (flowing) socket.resume();
     };
     const onData = (chunk: Buffer): void => {
       seen = Buffer.concat([seen, chunk]);
