@@ -1,30 +1,32 @@
 // The wiring, in one place: one port (port.ts) for both protocols; on its
-// HTTP/1.1 side one onRequest hook hands what it reads off the request to
-// decide.ts (the whole decision, in order) and writes the answer, and one
-// handler hands an allowed request to forward.ts, which streams it to etcd,
-// or a v3 gateway request to proxy/v3/gateway-forward.ts; its HTTP/2 side is
-// the v3 gRPC proxy (proxy/v3/grpc-proxy.ts). Reading this file and decide.ts
-// tells the whole request path.
-import type { IncomingMessage } from 'node:http';
+// HTTP/1.1 side one request handler hands what it reads off the request to
+// decide.ts (the whole decision, in order) and writes the answer, or hands an
+// allowed request to forward.ts, which streams it to etcd, or a v3 gateway
+// request to proxy/v3/gateway-forward.ts; its HTTP/2 side is the v3 gRPC
+// proxy (proxy/v3/grpc-proxy.ts). Reading this file and decide.ts tells the
+// whole request path.
+//
+// node:http directly, not fastify: a pass-through proxy used none of its
+// routing, schemas or reply helpers, and its request and reply objects,
+// hooks and router cost 12 µs of CPU per GET (171 → 160 µs, median of 3 runs).
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import { AccessRecorder, unparsed, type AccessRecord } from './access-log.js';
+import { AccessRecorder, unparsed } from './access-log.js';
 import type { FailedAuthLimiter } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { limitBody } from './body-limit.js';
 import { ClientRegistry } from './clients.js';
-import { decide, type DecisionServices, type InboundRequest } from './decide.js';
-import { badRequestError, payloadTooLargeError, serviceUnavailableError, type ProxyError } from './errors.js';
+import { decide, type Decision, type DecisionServices, type InboundRequest } from './decide.js';
+import { serviceUnavailableError } from './errors.js';
 import { ConnectionOrder, Forwarder } from './forward.js';
 import { Heartbeat } from './heartbeat.js';
 import { headerCount } from './limits.js';
 import { answerClientError, ConnectionCap, serverLimitOptions } from './listener.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ClientPort } from './port.js';
-import type { EtcdRequest } from './request.js';
 import { writeProxyError } from './respond.js';
 import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
 import { maxStalenessHeader } from './staleness.js';
@@ -32,18 +34,6 @@ import type { Upstream } from './upstream.js';
 import { V3Service } from './v3/service.js';
 import { OpenWatches } from './watch.js';
 import { EtcdGrpcError, GrpcCode } from '../mirror/etcd/v3/errors.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    etcd: EtcdRequest | null;
-    runtime: Runtime | null;
-    access: AccessRecord | null;
-    /** For the v3 gateway: limits and parse passed, the v3 decision reads the body. */
-    v3Gateway: boolean;
-    /** Its place in line on its connection (ConnectionOrder), taken on arrival. */
-    turn: Promise<void> | null;
-  }
-}
 
 export interface ProxyDependencies {
   readonly log: Logger;
@@ -53,7 +43,7 @@ export interface ProxyDependencies {
 }
 
 export class ProxyServer {
-  readonly fastify: FastifyInstance;
+  private readonly http1: HttpServer;
   private currentRuntime: Runtime;
   private readonly watches = new OpenWatches();
   private readonly connectionCap = new ConnectionCap(() => this.currentRuntime.limits.maxConnections);
@@ -65,6 +55,8 @@ export class ProxyServer {
   private heartbeat: Heartbeat | undefined;
   private readonly v3: V3Service;
   private readonly port: ClientPort;
+  /** Set at shutdown: requests still arriving get `Connection: close`. */
+  private closing = false;
 
   constructor(
     loaded: LoadedConfig,
@@ -80,56 +72,24 @@ export class ProxyServer {
       connectionRefusal: (stream) => this.overConnectionCap(stream.session?.socket),
     });
     const { timeouts, limits, tls } = runtime;
-    // Header size and the timeout checking tick are fixed when the listener is made.
-    const nodeLimits = serverLimitOptions(limits, timeouts);
-    this.fastify = Fastify({
-      // Plain HTTP/1.1 always: TLS, when on, is the port's (port.ts), in front of both protocols.
-      http: nodeLimits,
-      logger: false,
-      // A watch is an idle connection for hours: no socket inactivity timeout.
-      connectionTimeout: 0,
-      // Bounds receiving the request only; a watch's request is complete at once.
-      requestTimeout: timeouts.clientRequestMs,
-      keepAliveTimeout: timeouts.clientKeepAliveMs,
-      return503OnClosing: false,
-      clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.currentRuntime.limits),
-      frameworkErrors: (error, request, reply) => {
-        // Not error.message: fastify's quotes the whole URL back, query values included.
-        const cause = (error as { code?: string }).code === 'FST_ERR_BAD_URL' ? 'the request target is not a valid URL' : 'the request could not be parsed';
-        // Rejected before our hook runs: still one access line, like every request.
-        request.access = this.accessRecords.start(request.raw, reply.raw, unparsed(request.raw, 'bad-request', cause), process.hrtime.bigint());
-        void this.sendError(reply, request, badRequestError(cause));
-      },
-    }) as unknown as FastifyInstance;
-    this.fastify.server.headersTimeout = timeouts.clientHeadersMs;
+    // Plain HTTP/1.1 always: TLS, when on, is the port's (port.ts), in front of both protocols.
+    // Header size and the timeout checking tick are fixed when the server is made.
+    this.http1 = createServer(serverLimitOptions(limits, timeouts), (request, response) => this.handle(request, response));
+    // A watch is an idle connection for hours: no socket inactivity timeout.
+    this.http1.timeout = 0;
+    // Bounds receiving the request only; a watch's request is complete at once.
+    this.http1.requestTimeout = timeouts.clientRequestMs;
+    this.http1.headersTimeout = timeouts.clientHeadersMs;
+    this.http1.keepAliveTimeout = timeouts.clientKeepAliveMs;
     // Keep every header field, so too many is refused (431) rather than silently cut at Node's 2,000.
-    this.fastify.server.maxHeadersCount = 0;
-    this.fastify.decorateRequest('etcd', null);
-    this.fastify.decorateRequest('v3Gateway', false);
-    this.fastify.decorateRequest('turn', null);
-    this.fastify.decorateRequest('runtime', null);
-    this.fastify.decorateRequest('access', null);
-    this.fastify.removeAllContentTypeParsers();
-    this.fastify.addContentTypeParser('*', (request, payload, done) => {
-      done(null, (payload as Readable).pipe(limitBody(request.runtime?.maxBodyBytes ?? 0)));
-    });
-    this.fastify.addHook('onRequest', (request, reply) => this.onRequest(request, reply));
-    const forward = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.forward(request, reply);
-    this.fastify.all('*', forward);
-    this.fastify.setNotFoundHandler(forward);
-    this.fastify.setErrorHandler((error, request, reply) => {
-      this.deps.log.error({ err: error, method: request.method }, 'unexpected error while handling a request');
-      // Thrown before the decision was told: still one access line.
-      request.access ??= this.accessRecords.start(request.raw, reply.raw, unparsed(request.raw, 'allowed', undefined), process.hrtime.bigint());
-      const status = (error as { statusCode?: number }).statusCode;
-      void this.sendError(reply, request, status === 413 ? payloadTooLargeError(this.currentRuntime.maxBodyBytes) : serviceUnavailableError('internal proxy error'));
-    });
+    this.http1.maxHeadersCount = 0;
+    this.http1.on('clientError', (error: Error & { code?: string }, socket: Socket) => answerClientError(error, socket, this.currentRuntime.limits));
     this.deps.metrics.readOnly.set(runtime.readOnly ? 1 : 0);
     if (tls !== undefined) this.deps.metrics.certificateExpiry.set(tls.notAfter.getTime() / 1000);
     this.deps.metrics.followReplicaAge(() => this.heartbeat?.ageSeconds());
     this.heartbeat = this.startHeartbeat(runtime);
     this.port = new ClientPort({
-      tls, timeouts, limits, http1: this.fastify.server, grpc: this.v3.grpc,
+      tls, timeouts, limits, http1: this.http1, grpc: this.v3.grpc,
       // Before TLS and either protocol: the count starts at accept.
       accepted: (socket) => {
         this.connectionCap.admit(socket);
@@ -152,8 +112,7 @@ export class ProxyServer {
     return this.currentRuntime.upstream;
   }
 
-  async listen(): Promise<string> {
-    await this.fastify.ready();
+  listen(): Promise<string> {
     return this.port.listen(this.currentRuntime.listen);
   }
 
@@ -185,8 +144,9 @@ export class ProxyServer {
   async close(): Promise<void> {
     await this.heartbeat?.stop();
     const allClosed = this.port.stopAccepting();
-    // Closes idle HTTP/1.1 connections; never resolves late (the server itself never listened).
-    const closing = this.fastify.close();
+    this.closing = true;
+    // Closes idle HTTP/1.1 connections (the server itself never listened: its callback says so, at once).
+    const closing = new Promise<void>((resolve) => this.http1.close(() => resolve()));
     const stopping = 'the proxy is stopping, as a stopping etcd ends it';
     this.watches.cutAll();
     this.v3.cutStreams(stopping);
@@ -200,7 +160,7 @@ export class ProxyServer {
     clearTimeout(timer);
     if (result === 'timeout') {
       this.deps.log.warn({ graceMs: grace }, 'requests still running after the shutdown grace period; closing their connections');
-      this.fastify.server.closeAllConnections();
+      this.http1.closeAllConnections();
       this.port.destroySessions();
       await allClosed;
     }
@@ -221,34 +181,50 @@ export class ProxyServer {
     return this.heartbeat?.role === 'follower' ? this.heartbeat : undefined;
   }
 
-  private async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** One HTTP/1.1 request: decided (decide.ts), then answered here or forwarded. */
+  private handle(raw: IncomingMessage, client: ServerResponse): void {
     const started = process.hrtime.bigint();
     const runtime = this.currentRuntime;
-    const raw = request.raw;
-    request.turn = this.order.enter(raw, reply.raw);
-    const decision = await decide(this.inbound(raw), runtime, this.services);
-    request.runtime = runtime;
+    if (this.closing) client.setHeader('connection', 'close');
+    const turn = this.order.enter(raw, client);
+    decide(this.inbound(raw), runtime, this.services)
+      .then((decision) => this.answer(decision, raw, client, runtime, started, turn))
+      .catch((error: unknown) => this.failed(error, raw, client, runtime, started));
+  }
+
+  private async answer(decision: Decision, raw: IncomingMessage, client: ServerResponse, runtime: Runtime, started: bigint, turn: Promise<void>): Promise<void> {
     if (decision.kind === 'v3-gateway') {
       // Its access line is the v3 call's (v3/report.ts), once the gateway decided.
-      request.etcd = decision.request;
-      request.v3Gateway = true;
-      return;
+      const etcd = decision.request;
+      const body = requestBody(raw, runtime) ?? Readable.from([]);
+      await turn;
+      const call = { httpMethod: etcd.method, path: etcd.kind === 'endpoint' ? etcd.path : '', authorization: raw.headers.authorization, remote: raw.socket.remoteAddress ?? '', body };
+      return this.v3.gateway.handle(call, client);
     }
-    const access = this.accessRecords.start(raw, reply.raw, decision, started);
+    const access = this.accessRecords.start(raw, client, decision, started);
     if (decision.authFailure !== undefined) this.deps.metrics.authFailures.inc({ reason: decision.authFailure });
-    request.access = access;
     switch (decision.kind) {
       case 'allow':
-        request.etcd = decision.request;
-        return;
+        return this.forwarder.forward({ incoming: raw, client, etcd: decision.request, runtime, access, body: requestBody(raw, runtime), turn });
       case 'redirect':
-        reply.hijack();
-        reply.raw.writeHead(301, { location: decision.location, 'content-length': '0' });
-        reply.raw.end();
+        client.writeHead(301, { location: decision.location, 'content-length': '0' });
+        client.end();
         return;
       case 'refuse':
-        return this.sendError(reply, request, decision.error);
+        access.bytes = writeProxyError(client, decision.error, runtime.upstream.clusterId);
+        return;
     }
+  }
+
+  /** A bug, not a decision: logged, answered 503 if nothing was sent yet, and still one access line. */
+  private failed(error: unknown, raw: IncomingMessage, client: ServerResponse, runtime: Runtime, started: bigint): void {
+    this.deps.log.error({ err: error, method: raw.method }, 'unexpected error while handling a request');
+    if (client.headersSent) {
+      client.destroy();
+      return;
+    }
+    const access = this.accessRecords.start(raw, client, unparsed(raw, 'allowed', undefined), started);
+    access.bytes = writeProxyError(client, serviceUnavailableError('internal proxy error'), runtime.upstream.clusterId);
   }
 
   private inbound(raw: IncomingMessage): InboundRequest {
@@ -265,36 +241,24 @@ export class ProxyServer {
     };
   }
 
-  private async forward(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const { etcd, runtime, access } = request;
-    const turn = request.turn ?? Promise.resolve();
-    const body = request.body instanceof Readable ? request.body : Readable.from([]);
-    if (request.v3Gateway && etcd !== null) {
-      reply.hijack();
-      await turn;
-      const raw = request.raw;
-      const call = { httpMethod: etcd.method, path: etcd.kind === 'endpoint' ? etcd.path : '', authorization: raw.headers.authorization, remote: raw.socket.remoteAddress ?? '', body };
-      return this.v3.gateway.handle(call, reply.raw);
-    }
-    if (etcd === null || runtime === null || access === null) return this.sendError(reply, request, serviceUnavailableError('request reached the proxy handler undecided'));
-    reply.hijack();
-    await this.forwarder.forward({ incoming: request.raw, client: reply.raw, etcd, runtime, access, body: request.body instanceof Readable ? body : null, turn });
-  }
-
   /** The gRPC answer to every call on a connection accepted over limits.maxConnections. */
   private overConnectionCap(socket: Socket | undefined): EtcdGrpcError | undefined {
     if (socket === undefined || !this.connectionCap.refuses(socket)) return undefined;
     const limit = this.currentRuntime.limits.maxConnections;
     return new EtcdGrpcError(GrpcCode.Unavailable, `etcd-warden: too many connections (this proxy serves at most ${limit} at once)`);
   }
+}
 
-  private sendError(reply: FastifyReply, request: FastifyRequest, error: ProxyError): Promise<void> {
-    const runtime = request.runtime ?? this.currentRuntime;
-    reply.hijack();
-    const bytes = writeProxyError(reply.raw, error, runtime.upstream.clusterId);
-    // On fastify's bad-URL path the request never got our decorations (access
-    // is undefined): a throw here would take the whole proxy down.
-    if (request.access !== undefined && request.access !== null) request.access.bytes = bytes;
-    return Promise.resolve();
-  }
+/**
+ * The request body to forward, wrapped in the size limit; null when there is
+ * none. As fastify decided before: GET and HEAD never carry one (a body sent
+ * with them is read and dropped by node:http), other methods when they
+ * declare a length above 0, chunked framing or a content type.
+ */
+function requestBody(raw: IncomingMessage, runtime: Runtime): Readable | null {
+  if (raw.method === 'GET' || raw.method === 'HEAD') return null;
+  const { headers } = raw;
+  const declared = headers['content-length'] !== undefined && headers['content-length'] !== '0';
+  if (!declared && headers['transfer-encoding'] === undefined && headers['content-type'] === undefined) return null;
+  return raw.pipe(limitBody(runtime.maxBodyBytes));
 }

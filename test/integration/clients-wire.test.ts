@@ -104,7 +104,7 @@ const documentedDifferences: Readonly<Record<string, { readonly why: string; rea
   'change the log level, anonymous': { why: '/config/* needs an admin', status: 401, body: unauthorized },
   'debug vars, anonymous': { why: '/debug/* needs an admin (pprof is expensive; vars show the command line)', status: 401, body: unauthorized },
   'an unknown path': { why: 'unknown paths get an etcd-style 404 instead of Go\'s text', status: 404, body: { errorCode: 0, message: 'Not found', cause: '/nothing/here is not an etcd endpoint served by this proxy', index: 0 } },
-  'an invalid escape': { why: 'an undecodable URL gets an etcd-style 400 instead of Go\'s text', status: 400, body: { errorCode: 209, message: 'Bad request', cause: 'the request target is not a valid URL', index: 0 } },
+  'an invalid escape': { why: 'an undecodable URL gets an etcd-style 400 instead of Go\'s text', status: 400, body: { errorCode: 209, message: 'Bad request', cause: 'invalid percent escape "%zz" in the path', index: 0 } },
   'a WebSocket upgrade to the v3 gateway': { why: 'any Upgrade is refused: a WebSocket upgrade reaches the v3 gateway as a POST', status: 400, body: { errorCode: 209, message: 'Bad request', cause: 'Upgrade requests are not accepted by this proxy', index: 0 } },
   'PATCH (405)': { why: 'the proxy answers an unsupported method itself, etcd-style JSON instead of Go\'s text', status: 405, body: { errorCode: 0, message: 'Method Not Allowed', cause: 'PATCH is not supported here', index: 0 } },
   'a .. in the path (301)': { why: 'the proxy answers a non-canonical path\'s 301 itself, without forwarding: same status and Location, without Go\'s HTML link and etcd\'s CORS headers', status: 301, body: '' },

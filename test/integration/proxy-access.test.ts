@@ -88,11 +88,11 @@ describe('writes under /v2/keys', () => {
     expect(output).not.toMatch(/authorization/i);
   });
 
-  it('logs one access line even for a request the router rejects before any decision', async () => {
+  it('logs one access line, without the query\'s values, for a request whose target cannot be decoded', async () => {
     const response = await rawRequest(proxy.url, '/v2/keys/undecodable/%%32%65?value=hidden-value', { method: 'PUT' });
     expect(response.status).toBe(400);
     const line = await proxy.waitForLog((l) => l.msg === 'request' && String(l.key).startsWith('/v2/keys/undecodable/'));
-    expect(line).toMatchObject({ method: 'PUT', status: 400, decision: 'bad-request', reason: 'the request target is not a valid URL' });
+    expect(line).toMatchObject({ method: 'PUT', status: 400, decision: 'bad-request', reason: 'invalid percent escape "%%3" in the path' });
     expect(proxy.output()).not.toContain('hidden-value');
   });
 
