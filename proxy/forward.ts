@@ -2,7 +2,7 @@
 // the order of requests on a connection, the upstream request, watch headers
 // flushed at registration, abort when the client goes away, and failures
 // turned into etcd-style answers.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { AccessRecord } from './access-log.js';
 import { BodyTooLargeError } from './body-limit.js';
@@ -12,7 +12,7 @@ import { isReadMethod, type EtcdRequest } from './request.js';
 import { writeProxyError } from './respond.js';
 import type { Runtime } from './runtime.js';
 import { formatAge, replicaAgeHeader } from './staleness.js';
-import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders, type UpstreamResponse } from './upstream.js';
+import { classifyUpstreamError, clientResponseHeaders, upstreamRequestHeaders, type UpstreamExchange, type UpstreamSink } from './upstream.js';
 import type { OpenWatches } from './watch.js';
 
 /**
@@ -59,79 +59,93 @@ export interface DecidedRequest {
 export class Forwarder {
   constructor(private readonly deps: ForwardDependencies) {}
 
-  async forward({ incoming, client, etcd, runtime, access, body, turn }: DecidedRequest): Promise<void> {
-    const watch = etcd.kind === 'keys' && etcd.watch;
-    // Only a watch can wait long enough for its client to leave before etcd
-    // answers; an AbortSignal per ordinary request cost ~3% of a GET's CPU.
-    const aborter = watch ? new AbortController() : undefined;
-    let clientGone = false;
-    client.once('close', () => {
-      if (client.writableFinished) return;
-      clientGone = true;
-      aborter?.abort();
-    });
+  async forward(decided: DecidedRequest): Promise<void> {
+    const { incoming, client, etcd, runtime, access, body, turn } = decided;
+    const relay = new Relay(decided, this.deps);
+    // One listener for everything the request's end means here.
+    client.once('close', () => relay.clientClosed());
     await turn;
-    if (clientGone) return;
+    if (relay.clientGone) return;
+    const watch = etcd.kind === 'keys' && etcd.watch;
+    relay.exchange = runtime.upstream.exchange({
+      method: etcd.method,
+      path: etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query),
+      headers: upstreamRequestHeaders(incoming.headers, access.remote),
+      body,
+      watch,
+    }, relay);
+  }
+}
 
-    let response: UpstreamResponse;
-    try {
-      response = await runtime.upstream.request({
-        method: etcd.method,
-        path: etcd.upstreamPath + (etcd.query === '' ? '' : '?' + etcd.query),
-        headers: upstreamRequestHeaders(incoming.headers, access.remote),
-        body,
-        watch,
-        signal: aborter?.signal,
-      });
-    } catch (error) {
-      if (clientGone) return;
-      if (error instanceof BodyTooLargeError) {
-        access.decision = 'bad-request';
-        access.bytes = writeProxyError(client, payloadTooLargeError(error.limitBytes), runtime.upstream.clusterId);
-        return;
-      }
-      const kind = classifyUpstreamError(error);
-      this.deps.metrics.upstreamErrors.inc({ kind });
-      access.reason = `upstream ${kind}: ${runtime.upstream.origin.origin}: ${(error as Error).message}`;
-      access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError() : upstreamUnavailableError(), runtime.upstream.clusterId);
-      return;
-    }
-    if (clientGone) {
-      // The client left while etcd answered: free the upstream socket now
-      // (destroying emits an abort error, which must not go unheard).
-      response.body.on('error', () => undefined);
-      response.body.destroy();
-      return;
-    }
-    this.relay(response, client, access, () => clientGone, watch, isReadMethod(etcd.method));
+/** One request's answer, from etcd to its client: written as it arrives, paused while the client's socket is full. */
+class Relay implements UpstreamSink {
+  exchange: UpstreamExchange | undefined;
+  clientGone = false;
+  private started = false;
+  private watching = false;
+  private readonly client: ServerResponse;
+  private readonly access: AccessRecord;
+
+  constructor(
+    private readonly request: DecidedRequest,
+    private readonly deps: ForwardDependencies,
+  ) {
+    this.client = request.client;
+    this.access = request.access;
   }
 
-  private relay(response: UpstreamResponse, client: ServerResponse, access: AccessRecord, clientGone: () => boolean, watch: boolean, read: boolean): void {
-    const upstreamBody = response.body;
-    const headers = clientResponseHeaders(response.headers);
-    const age = read ? this.deps.replicaAge() : undefined;
+  clientClosed(): void {
+    if (this.watching) this.deps.metrics.openWatches.dec();
+    if (this.client.writableFinished) return;
+    // The client left (or shutdown cut its watch): free the upstream socket now.
+    this.clientGone = true;
+    this.exchange?.abort();
+  }
+
+  start(statusCode: number, upstreamHeaders: IncomingHttpHeaders): void {
+    const { client, etcd } = this.request;
+    this.started = true;
+    const headers = clientResponseHeaders(upstreamHeaders);
+    const age = isReadMethod(etcd.method) ? this.deps.replicaAge() : undefined;
     if (age !== undefined) headers[replicaAgeHeader] = formatAge(age);
-    client.writeHead(response.statusCode, headers);
-    if (watch) {
+    client.writeHead(statusCode, headers);
+    if (etcd.kind === 'keys' && etcd.watch) {
       // etcd sends a watch's headers (X-Etcd-Index) at registration; pass them on now, not with the first event.
       client.flushHeaders();
-      this.deps.watches.add(client, upstreamBody, access);
+      this.watching = true;
+      this.deps.watches.add(client, this.access);
       this.deps.metrics.openWatches.inc();
-      client.once('close', () => this.deps.metrics.openWatches.dec());
     }
-    upstreamBody.on('data', (chunk: Buffer) => {
-      access.bytes += chunk.length;
-    });
-    upstreamBody.on('error', (error) => {
-      // Aborted by the client, or cut by our own shutdown: not an upstream failure.
-      if (clientGone() || client.writableEnded || client.destroyed) return;
-      this.deps.metrics.upstreamErrors.inc({ kind: classifyUpstreamError(error) });
+  }
+
+  data(chunk: Buffer): boolean {
+    this.access.bytes += chunk.length;
+    if (this.client.write(chunk)) return true;
+    this.client.once('drain', () => this.exchange?.resume());
+    return false;
+  }
+
+  end(): void {
+    this.client.end();
+  }
+
+  fail(error: Error): void {
+    // Aborted by the client, or cut by our own shutdown: not an upstream failure.
+    if (this.clientGone || this.client.writableEnded || this.client.destroyed) return;
+    const { access, client, runtime } = this.request;
+    if (error instanceof BodyTooLargeError) {
+      access.decision = 'bad-request';
+      access.bytes = writeProxyError(client, payloadTooLargeError(error.limitBytes), runtime.upstream.clusterId);
+      return;
+    }
+    const kind = classifyUpstreamError(error);
+    this.deps.metrics.upstreamErrors.inc({ kind });
+    if (this.started) {
       access.reason = `upstream failed mid-response: ${error.message}`;
       client.destroy();
-    });
-    client.once('close', () => {
-      if (!upstreamBody.readableEnded) upstreamBody.destroy();
-    });
-    upstreamBody.pipe(client);
+      return;
+    }
+    access.reason = `upstream ${kind}: ${runtime.upstream.origin.origin}: ${error.message}`;
+    access.bytes = writeProxyError(client, kind === 'timeout' ? upstreamTimeoutError() : upstreamUnavailableError(), runtime.upstream.clusterId);
   }
 }

@@ -3,11 +3,12 @@
 // each reload and every minute, with a log line naming the URL and the fix,
 // etcd_warden_member_url_bypass{member,url} and /healthz "degraded". The
 // same reading serves `check-config --online`.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import { memberUrlBypasses, parseMemberList, parseSelfId, type MemberUrlBypass } from './member-urls.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { Runtime } from './runtime.js';
-import type { Upstream } from './upstream.js';
+import type { UpstreamOptions } from './upstream.js';
 
 export type MemberUrlReading = { readonly ok: true; readonly bypasses: readonly MemberUrlBypass[] } | { readonly ok: false; readonly error: string };
 
@@ -17,8 +18,8 @@ export interface ProxiedUrls {
   readonly upstream: URL;
 }
 
-/** One reading of /v2/members and /v2/stats/self through `upstream`, judged against the proxy's URLs. */
-export async function readMemberUrls(upstream: Upstream, urls: ProxiedUrls): Promise<MemberUrlReading> {
+/** One reading of /v2/members and /v2/stats/self from the upstream etcd, judged against the proxy's URLs. */
+export async function readMemberUrls(upstream: UpstreamOptions, urls: ProxiedUrls): Promise<MemberUrlReading> {
   let members: unknown;
   let self: unknown;
   try {
@@ -31,18 +32,39 @@ export async function readMemberUrls(upstream: Upstream, urls: ProxiedUrls): Pro
   return { ok: true, bypasses: memberUrlBypasses(listed, { localMemberId: parseSelfId(self), advertise: urls.advertise, upstream: urls.upstream }) };
 }
 
-async function getJson(upstream: Upstream, path: string): Promise<unknown> {
-  const response = await upstream.request({ method: 'GET', path, headers: {}, body: null, watch: false, signal: undefined });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`${path} answered HTTP ${response.statusCode}`);
-  return JSON.parse(text);
+/**
+ * Two small GETs a minute, on a connection of their own (node:http): the
+ * check also runs in the cluster's primary, which serves no request.
+ */
+function getJson(upstream: UpstreamOptions, path: string): Promise<unknown> {
+  const send = upstream.origin.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(new URL(path, upstream.origin), { timeout: upstream.connectTimeoutMs + upstream.requestTimeoutMs, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) }, (response: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        if (response.statusCode !== 200) reject(new Error(`${path} answered HTTP ${response.statusCode}`));
+        else {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          } catch (error) {
+            reject(new Error(`${path} answered something other than JSON: ${(error as Error).message}`));
+          }
+        }
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error(`${path}: no answer in time`)));
+    request.on('error', reject);
+    request.end();
+  });
 }
 
 export interface MemberUrlCheckDependencies {
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
-  /** The runtime in force now (it changes on reload). */
-  readonly current: () => Runtime;
+  /** Where etcd is and this proxy's URL, as the config in force says now (it changes on reload). */
+  readonly current: () => { readonly upstreamOptions: UpstreamOptions; readonly advertise: URL | undefined };
 }
 
 // A member's URLs change only when etcd restarts; a minute bounds how long a
@@ -82,8 +104,8 @@ export class MemberUrlCheck {
   }
 
   private async check(): Promise<void> {
-    const runtime = this.deps.current();
-    const reading = await readMemberUrls(runtime.upstream, { advertise: runtime.advertise, upstream: runtime.upstreamOptions.origin });
+    const current = this.deps.current();
+    const reading = await readMemberUrls(current.upstreamOptions, { advertise: current.advertise, upstream: current.upstreamOptions.origin });
     if (!reading.ok) {
       // Keep the last verdict: an etcd restarting says nothing about its URLs.
       this.deps.log.warn({ error: reading.error }, 'cannot check the URLs etcd advertises; will retry in a minute');

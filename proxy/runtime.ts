@@ -33,15 +33,21 @@ export interface Runtime {
   readonly v3Settings: V3Settings;
 }
 
-/** `previous`: the Runtime being replaced, whose upstream pools are kept when nothing about them changed. */
-export function compileRuntime(loaded: LoadedConfig, previous?: Runtime): Runtime {
+/** Where etcd is and how to reach it, from the config. */
+export function upstreamOptionsOf(loaded: LoadedConfig): UpstreamOptions {
   const { config } = loaded;
-  const upstreamOptions: UpstreamOptions = {
+  return {
     origin: config.upstream,
     connectTimeoutMs: config.timeouts.upstreamConnectMs,
     requestTimeoutMs: config.timeouts.upstreamMs,
     ...(loaded.upstreamCa === undefined || config.upstream.protocol !== 'https:' ? {} : { ca: loaded.upstreamCa }),
   };
+}
+
+/** `previous`: the Runtime being replaced, whose upstream pools are kept when nothing about them changed. */
+export function compileRuntime(loaded: LoadedConfig, previous?: Runtime): Runtime {
+  const { config } = loaded;
+  const upstreamOptions = upstreamOptionsOf(loaded);
   return {
     listen: config.listen,
     advertise: config.advertise,

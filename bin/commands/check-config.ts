@@ -4,7 +4,7 @@
 // naming its field.
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { readMemberUrls } from '../../proxy/member-url-check.js';
-import { compileRuntime } from '../../proxy/runtime.js';
+import { upstreamOptionsOf } from '../../proxy/runtime.js';
 import { positionalArguments, runCommand, switchFlag, textFlag, UsageError, type CommandIo } from './flags.js';
 
 /** `--config FILE`, read the same way by the proxy and by check-config. */
@@ -26,22 +26,19 @@ export function checkConfigCommand(argv: readonly string[], io: CommandIo): Prom
 
 /** `check-config --online`: also asks the upstream etcd which client URLs it advertises. */
 async function checkOnline(loaded: LoadedConfig, io: CommandIo): Promise<number> {
-  const { upstream, advertise, upstreamOptions } = compileRuntime(loaded);
-  try {
-    const reading = await readMemberUrls(upstream, { advertise, upstream: upstreamOptions.origin });
-    if (!reading.ok) {
-      io.err.write(`${reading.error}\n`);
-      return 1;
-    }
-    for (const bypass of reading.bypasses) {
-      io.err.write(`error: etcd member ${bypass.member} advertises client URL ${bypass.url}, which ${bypass.problem}\n  fix: ${bypass.fix}\n`);
-    }
-    if (reading.bypasses.length > 0) return 1;
-    io.out.write(`${upstreamOptions.origin.origin}: every client URL etcd advertises goes through a proxy${advertise === undefined ? ' (as far as can be told without `advertise`)' : ''}\n`);
-    return 0;
-  } finally {
-    await upstream.destroy();
+  const upstreamOptions = upstreamOptionsOf(loaded);
+  const advertise = loaded.config.advertise;
+  const reading = await readMemberUrls(upstreamOptions, { advertise, upstream: upstreamOptions.origin });
+  if (!reading.ok) {
+    io.err.write(`${reading.error}\n`);
+    return 1;
   }
+  for (const bypass of reading.bypasses) {
+    io.err.write(`error: etcd member ${bypass.member} advertises client URL ${bypass.url}, which ${bypass.problem}\n  fix: ${bypass.fix}\n`);
+  }
+  if (reading.bypasses.length > 0) return 1;
+  io.out.write(`${upstreamOptions.origin.origin}: every client URL etcd advertises goes through a proxy${advertise === undefined ? ' (as far as can be told without `advertise`)' : ''}\n`);
+  return 0;
 }
 
 /** The config file loaded and checked, or undefined after printing every error under `headline`. */
