@@ -26,16 +26,33 @@ import type { OpenWatches } from './watch.js';
  * PUT's is sent. Shared by v2 and the v3 gateway.
  */
 export class ConnectionOrder {
-  /** The last request's completion, per client connection. */
-  private readonly previousOnConnection = new WeakMap<object, Promise<void>>();
+  /** The last request to arrive on each client connection. */
+  private readonly lastOnConnection = new WeakMap<object, InLine>();
 
   /** Takes the request's place in line; resolves when every earlier request on its connection has been answered. */
   enter(incoming: IncomingMessage, client: ServerResponse): Promise<void> {
-    const previous = this.previousOnConnection.get(incoming.socket) ?? Promise.resolve();
-    this.previousOnConnection.set(incoming.socket, new Promise<void>((resolve) => client.once('close', () => resolve())));
-    return previous;
+    const previous = this.lastOnConnection.get(incoming.socket);
+    const entry: InLine = { answered: false, next: undefined };
+    this.lastOnConnection.set(incoming.socket, entry);
+    client.once('close', () => {
+      entry.answered = true;
+      entry.next?.();
+    });
+    // Pipelining is rare: a promise is made only for a request that really waits.
+    if (previous === undefined || previous.answered) return answered;
+    return new Promise((resolve) => {
+      previous.next = resolve;
+    });
   }
 }
+
+interface InLine {
+  answered: boolean;
+  /** Lets the request after it go. */
+  next: (() => void) | undefined;
+}
+
+const answered = Promise.resolve();
 
 export interface ForwardDependencies {
   readonly metrics: ProxyMetrics;

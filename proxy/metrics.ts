@@ -59,6 +59,8 @@ export class ProxyMetrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly durationChildren = new Map<string, Histogram.Internal<'method' | 'kind'>>();
   private replicaAgeSource: () => number | undefined = () => undefined;
   readonly replicaAge = new Gauge({
     name: 'etcd_warden_replica_age_seconds',
@@ -83,8 +85,22 @@ export class ProxyMetrics {
 
   observeRequest(method: string, status: number, decision: DecisionLabel, watch: boolean, seconds: number): void {
     const methodLabel = knownMethods.has(method) ? method : 'OTHER';
-    this.requests.inc({ method: methodLabel, status: String(status), decision });
-    this.duration.observe({ method: methodLabel, kind: watch ? 'watch' : 'ordinary' }, seconds);
+    const kind = watch ? 'watch' : 'ordinary';
+    // prom-client hashes a label object on every call; the few label sets seen are resolved once.
+    const requestsKey = `${methodLabel} ${status} ${decision}`;
+    let counted = this.requestChildren.get(requestsKey);
+    if (counted === undefined) {
+      counted = this.requests.labels({ method: methodLabel, status: String(status), decision });
+      this.requestChildren.set(requestsKey, counted);
+    }
+    counted.inc();
+    const durationKey = `${methodLabel} ${kind}`;
+    let timed = this.durationChildren.get(durationKey);
+    if (timed === undefined) {
+      timed = this.duration.labels({ method: methodLabel, kind });
+      this.durationChildren.set(durationKey, timed);
+    }
+    timed.observe(seconds);
   }
 
   /** A v3 call: `method` is Service/Method, or a raw path (one the .proto files do not define: counted as OTHER). */

@@ -7,6 +7,8 @@ export type PathDecoding =
   | { readonly ok: true; readonly path: string }
   | { readonly ok: false; readonly reason: string };
 
+const plainPath = /^[\x21-\x24\x26-\x7e]*$/;
+
 /**
  * Percent-decodes a raw path once, as Go's url.ParseRequestURI does
  * (`%2F` becomes `/`, `%2e` becomes `.`). Go accepts invalid UTF-8 and stores
@@ -15,6 +17,8 @@ export type PathDecoding =
  * no production key holds one and they only serve to confuse logs and ACLs.
  */
 export function decodePath(rawPath: string): PathDecoding {
+  // Most paths are plain visible ASCII without an escape: nothing to decode.
+  if (plainPath.test(rawPath)) return { ok: true, path: rawPath };
   const bytes: number[] = [];
   for (let i = 0; i < rawPath.length; i++) {
     const code = rawPath.charCodeAt(i);
@@ -56,6 +60,9 @@ export function muxCanonicalPath(path: string): string {
   return cleaned;
 }
 
+// Unreserved characters and "/": what encodePath leaves as it is.
+const unreservedPath = /^[A-Za-z0-9\-._~/]*$/;
+
 /**
  * Encodes a decoded path for the upstream request line so that nothing on the
  * way (undici, WHATWG URL parsing) can reinterpret it: every byte outside
@@ -63,6 +70,7 @@ export function muxCanonicalPath(path: string): string {
  * `\` becomes `%5C`, so it cannot turn into a `/` (research finding B).
  */
 export function encodePath(path: string): string {
+  if (unreservedPath.test(path)) return path;
   return path
     .split('/')
     .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()))

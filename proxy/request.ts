@@ -79,8 +79,7 @@ export function parseEtcdRequest(method: string, rawTarget: string, hasUpgrade: 
   if (canonical === keysPrefix || canonical.startsWith(keysPrefix + '/')) {
     // etcd: path.Join("/1", path[len("/v2/keys"):]), so the trailing slash goes.
     const key = cleanPath(canonical.slice(keysPrefix.length));
-    const params = new URLSearchParams(query);
-    const watch = method === 'GET' && goTrue.has(params.get('wait') ?? '');
+    const watch = method === 'GET' && query !== '' && goTrue.has(new URLSearchParams(query).get('wait') ?? '');
     return {
       ok: true,
       request: { kind: 'keys', method, key, watch, query, upstreamPath: encodePath(keysPrefix + (key === '/' ? '/' : key)) },

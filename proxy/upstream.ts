@@ -215,15 +215,16 @@ const responseHeadersDropped = new Set(['connection', 'keep-alive', 'proxy-conne
  * X-Forwarded-For appended to and X-Real-IP set, as nginx did.
  */
 export function upstreamRequestHeaders(client: IncomingHttpHeaders, clientAddress: string): Record<string, string | string[]> {
-  const listedInConnection = new Set(
-    String(client.connection ?? '')
+  const listedInConnection = client.connection === undefined ? undefined : new Set(
+    client.connection
       .split(',')
       .map((token) => token.trim().toLowerCase())
       .filter((token) => token !== ''),
   );
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(client)) {
-    if (value === undefined || requestHeadersDropped.has(name) || listedInConnection.has(name)) continue;
+  for (const name in client) {
+    const value = client[name];
+    if (value === undefined || requestHeadersDropped.has(name) || listedInConnection?.has(name) === true) continue;
     headers[name] = value;
   }
   const forwarded = client['x-forwarded-for'];
@@ -234,7 +235,8 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, clientAddres
 
 export function clientResponseHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name in upstream) {
+    const value = upstream[name];
     if (value === undefined || responseHeadersDropped.has(name)) continue;
     headers[name] = value;
   }
