@@ -6,6 +6,7 @@
 // Error messages never quote a hash or an unparseable line: an unrecognised
 // "hash" is often a plaintext password.
 import { readFile } from 'node:fs/promises';
+import type { FileSource } from './files.js';
 
 export type HashScheme =
   | 'bcrypt'
@@ -181,10 +182,10 @@ export function parseHtpasswd(text: string, source: string): HtpasswdResult {
 }
 
 /** Reads and parses an htpasswd file; a read error is returned, not thrown. */
-export async function loadHtpasswd(path: string): Promise<HtpasswdResult> {
+export async function loadHtpasswd(path: string, read: FileSource = readFile): Promise<HtpasswdResult> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await read(path)).toString('utf8');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return { ok: false, errors: [`htpasswd ${path}: cannot read the file: ${reason}`] };

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
+import type { FileSource } from './files.js';
 import { loadHtpasswd, type HtpasswdTable } from './htpasswd.js';
 import { validateConfig, type Config, type Validation } from './schema.js';
 
@@ -27,10 +28,11 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
 }
 
-export async function loadConfig(file: string): Promise<Validation<LoadedConfig>> {
+/** `read`: where the files come from (files.ts); the disk unless a cluster worker loads what its primary validated. */
+export async function loadConfig(file: string, read: FileSource = readFile): Promise<Validation<LoadedConfig>> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = (await read(file)).toString('utf8');
   } catch (error) {
     return { ok: false, errors: [`${file}: cannot read the config file: ${(error as Error).message}`] };
   }
@@ -46,7 +48,7 @@ export async function loadConfig(file: string): Promise<Validation<LoadedConfig>
   const warnings: string[] = [];
   let users: HtpasswdTable = new Map();
   if (config.htpasswd !== undefined) {
-    const loaded = await loadHtpasswd(config.htpasswd);
+    const loaded = await loadHtpasswd(config.htpasswd, read);
     if (loaded.ok) users = loaded.table;
     else errors.push(...loaded.errors);
   }
@@ -59,16 +61,16 @@ export async function loadConfig(file: string): Promise<Validation<LoadedConfig>
   if (config.tls === undefined) {
     warnings.push('no tls section: serving plain HTTP, credentials cross the network in the clear');
   } else {
-    const cert = await readFileOrError(config.tls.cert, 'tls.cert', errors);
-    const key = await readFileOrError(config.tls.key, 'tls.key', errors);
-    const clientCa = config.tls.clientCa === undefined ? undefined : await readFileOrError(config.tls.clientCa, 'tls.clientCa', errors);
+    const cert = await readFileOrError(read, config.tls.cert, 'tls.cert', errors);
+    const key = await readFileOrError(read, config.tls.key, 'tls.key', errors);
+    const clientCa = config.tls.clientCa === undefined ? undefined : await readFileOrError(read, config.tls.clientCa, 'tls.clientCa', errors);
     if (cert !== undefined && key !== undefined) {
       const checked = checkCertificatePair(cert, key, config.tls.cert);
       if (typeof checked === 'string') errors.push(checked);
       else tls = { cert, key, notAfter: checked, ...(clientCa === undefined ? {} : { clientCa }) };
     }
   }
-  const upstreamCa = config.upstreamCa === undefined ? undefined : await readFileOrError(config.upstreamCa, 'upstreamCa', errors);
+  const upstreamCa = config.upstreamCa === undefined ? undefined : await readFileOrError(read, config.upstreamCa, 'upstreamCa', errors);
   if (config.upstream.protocol === 'http:' && config.upstreamCa !== undefined) warnings.push('upstreamCa is set but upstream is plain http; it is not used');
 
   if (errors.length > 0) return { ok: false, errors: errors.map((e) => `${file}: ${e}`) };
@@ -82,9 +84,9 @@ export async function loadConfig(file: string): Promise<Validation<LoadedConfig>
   };
 }
 
-async function readFileOrError(path: string, field: string, errors: string[]): Promise<Buffer | undefined> {
+async function readFileOrError(read: FileSource, path: string, field: string, errors: string[]): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await read(path);
   } catch (error) {
     errors.push(`${field}: cannot read ${path}: ${(error as Error).message}`);
     return undefined;
