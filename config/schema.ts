@@ -83,6 +83,11 @@ export interface Config {
   readonly v3: V3Settings;
   readonly mirror?: MirrorSection;
   readonly heartbeat?: HeartbeatSection;
+  /**
+   * Proxy processes serving the listen address (node:cluster); undefined:
+   * one per CPU. 1 runs the proxy as a single process. Takes effect at restart.
+   */
+  readonly workers?: number;
 }
 
 export interface HeartbeatSection {
@@ -111,6 +116,8 @@ export const defaultMaxBodyBytes = 20 * MiB;
 export const defaultHeartbeatIntervalMs = 1_000;
 /** etcdmirror's --port default, for the bundled mirror's /lag and /metrics. */
 export const defaultMirrorStatusPort = 8_000;
+/** More proxy processes than this only add memory: each is a whole Node process. */
+export const maxWorkers = 256;
 
 export const defaultTimeouts: Timeouts = {
   upstreamMs: 60_000,
@@ -139,7 +146,7 @@ export type Validation<T> = { readonly ok: true; readonly value: T } | { readonl
 
 const topLevelFields = [
   'listen', 'tls', 'upstream', 'advertise', 'upstreamCa', 'readOnly', 'htpasswd', 'acls', 'readAcls', 'admins',
-  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat', 'v3',
+  'metrics', 'logLevel', 'maxBodyBytes', 'timeouts', 'limits', 'mirror', 'heartbeat', 'v3', 'workers',
 ];
 
 export function validateConfig(raw: unknown): Validation<Config> {
@@ -165,6 +172,8 @@ export function validateConfig(raw: unknown): Validation<Config> {
   const htpasswd = root.htpasswd === undefined ? undefined : read.string(root.htpasswd, 'htpasswd');
   const upstreamCa = root.upstreamCa === undefined ? undefined : read.string(root.upstreamCa, 'upstreamCa');
   const maxBodyBytes = root.maxBodyBytes === undefined ? defaultMaxBodyBytes : read.positiveInteger(root.maxBodyBytes, 'maxBodyBytes');
+  const workers = root.workers === undefined ? undefined : read.positiveInteger(root.workers, 'workers');
+  if (workers !== undefined && workers > maxWorkers) read.fail('workers', `must be at most ${maxWorkers} (one per CPU is the most that helps), got ${workers}`);
 
   let logLevel: LogLevel = 'info';
   if (root.logLevel !== undefined) {
@@ -209,6 +218,7 @@ export function validateConfig(raw: unknown): Validation<Config> {
       ...(metrics === undefined ? {} : { metrics }),
       ...(mirror === undefined ? {} : { mirror }),
       ...(heartbeat === undefined ? {} : { heartbeat }),
+      ...(workers === undefined ? {} : { workers }),
     },
   };
 }

@@ -5,7 +5,7 @@
 // there (429 for 60 s, which python-etcd's urllib3 honours). Only
 // verifications of credentials not yet proven count and can get 429, per
 // address and per user (auth/failure-limiter.ts).
-import type { FailedAuthLimiter } from './auth/failure-limiter.js';
+import type { FailedLoginLimit } from './auth/failure-limiter.js';
 import { parseBasicAuthorization } from './auth/basic-auth.js';
 import { VerifierPoolError } from './auth/verifier-pool.js';
 import type { CredentialVerifier } from './auth/verifier.js';
@@ -20,7 +20,7 @@ export async function authenticate(
   header: string | undefined,
   clientAddress: string,
   verifier: CredentialVerifier,
-  limiter: FailedAuthLimiter,
+  limiter: FailedLoginLimit,
 ): Promise<AuthenticationOutcome> {
   const parsed = parseBasicAuthorization(header);
   if (parsed.kind === 'none') return { kind: 'identity', identity: { kind: 'anonymous' } };
@@ -30,7 +30,7 @@ export async function authenticate(
   }
   const proven = verifier.isProven(parsed.user, parsed.password);
   if (!proven) {
-    const limit = limiter.check(clientAddress, parsed.user);
+    const limit = await limiter.check(clientAddress, parsed.user);
     if (!limit.allowed) return { kind: 'refused', error: tooManyFailuresError(limit.retryAfterSeconds), reason: 'rate-limited' };
   }
   let verified: boolean;

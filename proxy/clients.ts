@@ -70,3 +70,19 @@ export class ClientRegistry {
     return { connections, requests };
   }
 }
+
+/** Several proxy processes' reports as one (a cluster's workers): connections added up by address, requests together. */
+export function mergeClientsReports(reports: readonly ClientsReport[]): ClientsReport {
+  const byRemote = new Map<string, { connections: number; oldestSeconds: number }>();
+  for (const connection of reports.flatMap((report) => report.connections)) {
+    const entry = byRemote.get(connection.remote) ?? { connections: 0, oldestSeconds: 0 };
+    entry.connections += connection.connections;
+    entry.oldestSeconds = Math.max(entry.oldestSeconds, connection.oldestSeconds);
+    byRemote.set(connection.remote, entry);
+  }
+  const connections = [...byRemote].map(([remote, entry]) => ({ remote, ...entry }));
+  const requests = reports.flatMap((report) => report.requests);
+  connections.sort((a, b) => b.connections - a.connections || a.remote.localeCompare(b.remote));
+  requests.sort((a, b) => b.ageSeconds - a.ageSeconds);
+  return { connections, requests };
+}

@@ -16,7 +16,7 @@
 // Stages 3 and 4 take what the gate asked for (a GateResult), never an HTTP
 // request, so a second protocol (v3 gRPC, the v3 JSON gateway) runs them in
 // the same order from its own parse and gate: authenticateAndAuthorize().
-import type { FailedAuthLimiter } from './auth/failure-limiter.js';
+import type { FailedLoginLimit } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { authenticate } from './authenticate.js';
 import { endpointPolicy } from './endpoints.js';
@@ -58,7 +58,7 @@ export interface ReplicaClock {
 /** What stages 3 and 4 need, whatever the protocol. */
 export interface AuthServices {
   readonly verifier: CredentialVerifier;
-  readonly limiter: FailedAuthLimiter;
+  readonly limiter: FailedLoginLimit;
 }
 
 export interface DecisionServices extends AuthServices {

@@ -3,9 +3,9 @@
 // clients read through the client port.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
 import type { ListenAddress } from '../config/schema.js';
 import type { ClientsReport } from './clients.js';
-import type { ProxyMetrics } from './metrics.js';
 
 export interface HealthReport {
   /** degraded: the proxy serves, but an operator must act on `problems`. */
@@ -16,34 +16,31 @@ export interface HealthReport {
   readonly configFile: string;
 }
 
+/** What the address shows; with several proxy processes each is gathered from all of them. */
 export interface StatusSources {
-  readonly health: () => HealthReport;
+  /** Prometheus text. */
+  readonly metrics: () => Promise<string>;
+  readonly health: () => Promise<HealthReport>;
   /** Open client connections and requests, for `etcd-warden clients`. */
-  readonly clients: () => ClientsReport;
+  readonly clients: () => Promise<ClientsReport>;
 }
 
-export async function startMetricsServer(address: ListenAddress, metrics: ProxyMetrics, sources: StatusSources): Promise<{ server: Server; port: number }> {
+export async function startMetricsServer(address: ListenAddress, sources: StatusSources): Promise<{ server: Server; port: number }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '').split('?', 1)[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${error.message}\n`),
+    const answer = (read: () => Promise<string>, contentType: string): void => {
+      read().then(
+        (text) => response.writeHead(200, { 'content-type': contentType }).end(text),
+        (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${path} failed: ${error.message}\n`),
       );
-      return;
-    }
-    if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.health()) + '\n');
-      return;
-    }
-    if (path === '/clients') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sources.clients()) + '\n');
-      return;
-    }
+    };
+    if (path === '/metrics') return answer(sources.metrics, Registry.PROMETHEUS_CONTENT_TYPE);
+    if (path === '/healthz') return answer(async () => JSON.stringify(await sources.health()) + '\n', 'application/json');
+    if (path === '/clients') return answer(async () => JSON.stringify(await sources.clients()) + '\n', 'application/json');
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /clients\n');
   });
   await new Promise<void>((resolve, reject) => {

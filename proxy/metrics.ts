@@ -33,7 +33,10 @@ export class ProxyMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
-  readonly readOnly = new Gauge({ name: 'etcd_warden_read_only', help: '1 when the read-only switch is on', registers: [this.registry] });
+  // With several proxy processes /metrics adds their metrics up (prom-client's
+  // AggregatorRegistry); these gauges say the same in every process, so the
+  // largest is the value (the primary, which serves no request, reports 0).
+  readonly readOnly = new Gauge({ name: 'etcd_warden_read_only', help: '1 when the read-only switch is on', registers: [this.registry], aggregator: 'max' });
   readonly configReloads = new Counter({
     name: 'etcd_warden_config_reloads_total',
     help: 'Config reloads by result (success, failure)',
@@ -44,6 +47,7 @@ export class ProxyMetrics {
     name: 'etcd_warden_tls_certificate_expiry_timestamp_seconds',
     help: 'notAfter of the serving certificate, as a Unix timestamp',
     registers: [this.registry],
+    aggregator: 'max',
   });
 
   readonly memberUrlBypass = new Gauge({
@@ -66,6 +70,8 @@ export class ProxyMetrics {
     name: 'etcd_warden_replica_age_seconds',
     help: "Age of the newest primary heartbeat seen on this replica; absent until one is seen or on a primary",
     registers: [this.registry],
+    // The oldest view among the processes: a reader may be served by any of them.
+    aggregator: 'max',
     collect: () => {
       const age = this.replicaAgeSource();
       if (age === undefined) this.replicaAge.reset();

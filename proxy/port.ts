@@ -25,6 +25,8 @@ export interface ClientPortOptions {
   readonly grpc: GrpcProxy;
   /** Every accepted TCP connection, before TLS or any byte is read: the cap counts here. */
   readonly accepted: (socket: Socket) => void;
+  /** Session ticket keys shared with the other proxy processes on this port (tls.ts). */
+  readonly ticketKeys?: Buffer;
 }
 
 export class ClientPort {
@@ -32,8 +34,10 @@ export class ClientPort {
   private readonly http2: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly tls: boolean;
+  private readonly ticketKeys: Buffer | undefined;
 
   constructor(options: ClientPortOptions) {
+    this.ticketKeys = options.ticketKeys;
     const { timeouts, limits } = options;
     this.tls = options.tls !== undefined;
     this.http2 = createGrpcServer(options.grpc, limits);
@@ -42,7 +46,7 @@ export class ClientPort {
     // A TLS client that never finishes its handshake is a slowloris too.
     this.listener = options.tls === undefined
       ? createPlainDispatcher(targets, timeouts.clientHeadersMs)
-      : createTlsDispatcher({ ...tlsOptions(options.tls), handshakeTimeout: timeouts.clientHeadersMs }, targets);
+      : createTlsDispatcher({ ...tlsOptions(options.tls, options.ticketKeys), handshakeTimeout: timeouts.clientHeadersMs }, targets);
     this.listener.prependListener('connection', options.accepted);
     // node:http starts its request and headers timers (and the list of
     // connections closeIdleConnections reads) when its server starts
@@ -65,7 +69,7 @@ export class ClientPort {
 
   /** A new certificate for connections from now on (SIGHUP); open ones keep theirs. */
   setCertificate(tls: TlsMaterial): void {
-    if ('setSecureContext' in this.listener) this.listener.setSecureContext(tlsOptions(tls));
+    if ('setSecureContext' in this.listener) this.listener.setSecureContext(tlsOptions(tls, this.ticketKeys));
   }
 
   /** Stops accepting; resolves once every connection, of either protocol, has closed. */

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { AccessRecorder, unparsed } from './access-log.js';
-import type { FailedAuthLimiter } from './auth/failure-limiter.js';
+import type { FailedLoginLimit } from './auth/failure-limiter.js';
 import type { CredentialVerifier } from './auth/verifier.js';
 import { limitBody } from './body-limit.js';
 import { ClientRegistry } from './clients.js';
@@ -31,7 +31,7 @@ import { writeProxyError } from './respond.js';
 import { compileRuntime, runtimeChange, type Runtime } from './runtime.js';
 import { maxStalenessHeader } from './staleness.js';
 import type { Upstream } from './upstream.js';
-import { V3Service } from './v3/service.js';
+import { V3Service, type SharedTokens } from './v3/service.js';
 import { OpenWatches } from './watch.js';
 import { EtcdGrpcError, GrpcCode } from '../mirror/etcd/v3/errors.js';
 
@@ -39,7 +39,15 @@ export interface ProxyDependencies {
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
   readonly verifier: CredentialVerifier;
-  readonly limiter: FailedAuthLimiter;
+  readonly limiter: FailedLoginLimit;
+  /** What several proxy processes on one port share (proxy/cluster/); undefined for a single process. */
+  readonly cluster?: ClusterShare;
+}
+
+/** A cluster worker's part of what its primary holds for all of them. */
+export interface ClusterShare {
+  readonly tokens: SharedTokens;
+  readonly ticketKeys: Buffer;
 }
 
 export class ProxyServer {
@@ -70,6 +78,7 @@ export class ProxyServer {
     this.v3 = new V3Service({
       ...deps, runtime: () => this.currentRuntime, clients: this.clients,
       connectionRefusal: (stream) => this.overConnectionCap(stream.session?.socket),
+      ...(deps.cluster === undefined ? {} : { tokens: deps.cluster.tokens }),
     });
     const { timeouts, limits, tls } = runtime;
     // Plain HTTP/1.1 always: TLS, when on, is the port's (port.ts), in front of both protocols.
@@ -90,6 +99,7 @@ export class ProxyServer {
     this.heartbeat = this.startHeartbeat(runtime);
     this.port = new ClientPort({
       tls, timeouts, limits, http1: this.http1, grpc: this.v3.grpc,
+      ...(deps.cluster === undefined ? {} : { ticketKeys: deps.cluster.ticketKeys }),
       // Before TLS and either protocol: the count starts at accept.
       accepted: (socket) => {
         this.connectionCap.admit(socket);
@@ -168,9 +178,18 @@ export class ProxyServer {
     this.currentRuntime.v3.upstream.close();
   }
 
-  /** The primary (read-write) writes heartbeats; a replica (read-only) follows them. */
+  /** A v3 token use seen by another proxy process (proxy/cluster/). */
+  learnTokenUse(nonce: string, at: number): void {
+    this.v3.tokens.learnUse(nonce, at);
+  }
+
+  /**
+   * The primary (read-write) writes heartbeats; a replica (read-only)
+   * follows them. Among several proxy processes, their primary writes
+   * (cluster/primary.ts) and each of them follows.
+   */
   private startHeartbeat(runtime: Runtime): Heartbeat | undefined {
-    if (runtime.heartbeat === undefined) return undefined;
+    if (runtime.heartbeat === undefined || (!runtime.readOnly && this.deps.cluster !== undefined)) return undefined;
     return new Heartbeat(runtime.readOnly ? 'follower' : 'writer', runtime.heartbeat, runtime.upstreamOptions, this.deps.log, {
       written: (result) => this.deps.metrics.heartbeatWrites.inc({ result }),
     });

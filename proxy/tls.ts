@@ -13,8 +13,15 @@ const tlsCiphers = [
   'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-export function tlsOptions(tls: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+/**
+ * `ticketKeys`: the keys that seal session tickets (48 bytes). Proxy
+ * processes sharing a port share them, so a client resumes its session on
+ * whichever process accepts its next connection; by default each secure
+ * context makes its own.
+ */
+export function tlsOptions(tls: TlsMaterial, ticketKeys?: Buffer): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return {
+    ...(ticketKeys === undefined ? {} : { ticketKeys }),
     cert: tls.cert,
     key: tls.key,
     minVersion: 'TLSv1.2',

@@ -46,6 +46,11 @@ export async function loadConfigOrSay(configFile: string | undefined, headline: 
   if (configFile === undefined) throw new UsageError('--config is required');
   const loaded = await loadConfig(configFile);
   if (loaded.ok) return loaded.value;
-  io.err.write(`${configFile}: ${headline}:\n${loaded.errors.map((e) => `  ${e}\n`).join('')}`);
+  sayConfigErrors(configFile, headline, loaded.errors, io);
   return undefined;
+}
+
+/** Every error of a config, under `headline`, on stderr. */
+export function sayConfigErrors(configFile: string, headline: string, errors: readonly string[], io: CommandIo): void {
+  io.err.write(`${configFile}: ${headline}:\n${errors.map((e) => `  ${e}\n`).join('')}`);
 }

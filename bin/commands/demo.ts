@@ -146,6 +146,8 @@ async function runDemo({ out, err }: CommandIo): Promise<number> {
         acls: { '/': ['root'], '/conftool': ['root'] },
         metrics: `127.0.0.1:${metricsPorts[name]}`,
         logLevel: 'warn',
+        // Two proxies, two etcds and a mirror on one laptop: one process each is plenty.
+        workers: 1,
         ...(name === 'replica' ? { mirror: { src: primaryEtcd, srcPrefix: '/conftool', dstPrefix: '/conftool', port: mirrorPort, reload: true } } : {}),
       };
       await writeFile(join(dir, `${name}.yaml`), stringify(config));

@@ -1,50 +1,73 @@
 // The proxy process: load the config, serve, reload on SIGHUP (a bad file is
 // refused and the old config stays in force), drain and exit on SIGTERM.
-import pino from 'pino';
+// It serves the port itself (`workers: 1`) or as the primary of N worker
+// processes (proxy/cluster/); either way this process alone owns the
+// signals, the config's validation, the bundled mirror, the metrics address
+// and the member-URL check.
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { recordingSource } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import type { LogLevel, MirrorSection } from '../../config/schema.js';
+import type { Validation } from '../../config/schema.js';
 import { startBundledMirror } from '../../mirror/bundled.js';
 import { mirrorDefaults, type MirrorOptions } from '../../mirror/options.js';
 import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
-import { CredentialVerifier } from '../../proxy/auth/verifier.js';
+import { serveInWorkers } from '../../proxy/cluster/cluster-serving.js';
+import { configOnTheWire, type ConfigOnTheWire } from '../../proxy/cluster/messages.js';
+import { createProxyLog, flushLog } from '../../proxy/log.js';
 import { MemberUrlCheck } from '../../proxy/member-url-check.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 import { startMetricsServer } from '../../proxy/metrics-server.js';
-import { ProxyServer } from '../../proxy/server.js';
-import { configFlags, loadConfigOrSay } from './check-config.js';
-import { positionalArguments, runCommand, type CommandIo } from './flags.js';
+import { upstreamOptionsOf } from '../../proxy/runtime.js';
+import { serveInThisProcess, type Serving } from '../../proxy/serving.js';
+import { configFlags, sayConfigErrors } from './check-config.js';
+import { positionalArguments, runCommand, UsageError, type CommandIo } from './flags.js';
 
 export function proxyCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const spec = { name: 'proxy', usage: 'usage: etcd-warden proxy --config FILE', flags: configFlags, usageExitCode: 2 };
   return runCommand(argv, spec, io, async ({ flags, positional }) => {
     positionalArguments(positional, []);
-    const loaded = await loadConfigOrSay(flags.config, 'refusing to start, the config has errors', io);
-    return loaded === undefined ? 1 : runProxy(loaded);
+    if (flags.config === undefined) throw new UsageError('--config is required');
+    const loaded = await loadRecorded(flags.config);
+    if (!loaded.ok) {
+      sayConfigErrors(flags.config, 'refusing to start, the config has errors', loaded.errors, io);
+      return 1;
+    }
+    return runProxy(loaded.value.loaded, loaded.value.wire);
   });
 }
 
-async function runProxy(loaded: LoadedConfig): Promise<number> {
+/** The config and the exact bytes of every file it read, which workers load instead of the disk. */
+async function loadRecorded(file: string): Promise<Validation<{ loaded: LoadedConfig; wire: ConfigOnTheWire }>> {
+  const recording = recordingSource((path) => readFile(path));
+  const loaded = await loadConfig(file, recording.source);
+  return loaded.ok ? { ok: true, value: { loaded: loaded.value, wire: configOnTheWire(file, recording.snapshot()) } } : loaded;
+}
+
+async function runProxy(loaded: LoadedConfig, wire: ConfigOnTheWire): Promise<number> {
   const { file: configFile, config } = loaded;
-  // Asynchronous: one access line per request written synchronously cost a
-  // write(2) on every request; flushed before exit below.
-  const log = pino({ level: config.logLevel, base: { program: 'etcd-warden-proxy' } }, pino.destination({ dest: 1, sync: false }));
+  const log = createProxyLog(config.logLevel);
   for (const warning of loaded.warnings) log.warn({ configFile }, warning);
 
   const metrics = new ProxyMetrics();
-  const verifier = new CredentialVerifier({ table: loaded.users });
   const limiter = new FailedAuthLimiter();
-  const proxy = new ProxyServer(loaded, { log, metrics, verifier, limiter });
-  const address = await proxy.listen();
-  log.info({ address, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.tls !== undefined }, 'proxy listening');
+  const workers = config.workers ?? availableParallelism();
+  const serving: Serving = workers === 1
+    ? await serveInThisProcess(loaded, { log, metrics, limiter })
+    : await serveInWorkers(loaded, wire, workers, { log, metrics, limiter });
+  let current = loaded;
+  log.info({ address: serving.url, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.tls !== undefined, workers }, 'proxy listening');
 
-  const memberUrls = new MemberUrlCheck({ log, metrics, current: () => proxy.runtime });
+  const memberUrls = new MemberUrlCheck({ log, metrics, current: () => ({ upstreamOptions: upstreamOptionsOf(current), advertise: current.config.advertise }) });
   memberUrls.start();
-  const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, metrics, {
-    health: () => {
+  const metricsServer = config.metrics === undefined ? undefined : await startMetricsServer(config.metrics, {
+    metrics: () => serving.metrics(),
+    health: async () => {
       const problems = memberUrls.problems();
-      return { status: problems.length === 0 ? 'ok' : 'degraded', problems, readOnly: proxy.runtime.readOnly, openWatches: proxy.openWatches, configFile };
+      return { status: problems.length === 0 ? 'ok' : 'degraded', problems, readOnly: current.config.readOnly, openWatches: await serving.openWatches(), configFile };
     },
-    clients: () => proxy.clients.report(),
+    clients: () => serving.clients(),
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
 
@@ -53,16 +76,18 @@ async function runProxy(loaded: LoadedConfig): Promise<number> {
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
     reloading = reloading.then(async () => {
-      const next = await loadConfig(configFile);
+      const next = await loadRecorded(configFile);
       if (!next.ok) {
         metrics.configReloads.inc({ result: 'failure' });
         log.error({ configFile, errors: next.errors }, 'config reload refused; the previous config stays in force');
         return;
       }
-      for (const warning of next.value.warnings) log.warn({ configFile }, warning);
-      for (const note of proxy.reload(next.value)) log.warn({ configFile }, note);
+      const { loaded: nextLoaded, wire: nextWire } = next.value;
+      for (const warning of nextLoaded.warnings) log.warn({ configFile }, warning);
+      for (const note of await serving.reload(nextLoaded, nextWire)) log.warn({ configFile }, note);
+      current = nextLoaded;
       metrics.configReloads.inc({ result: 'success' });
-      log.info({ configFile, readOnly: next.value.config.readOnly }, 'config reloaded');
+      log.info({ configFile, readOnly: nextLoaded.config.readOnly }, 'config reloaded');
       await memberUrls.checkNow();
     });
   });
@@ -72,13 +97,12 @@ async function runProxy(loaded: LoadedConfig): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal, openWatches: proxy.openWatches }, 'shutting down: ending watches, draining requests');
-      memberUrls.stop();
       void (async () => {
-        await Promise.all([proxy.close(), mirror?.stop(), new Promise<void>((done) => (metricsServer === undefined ? done() : metricsServer.server.close(() => done())))]);
-        await verifier.close();
+        log.info({ signal, openWatches: await serving.openWatches() }, 'shutting down: ending watches, draining requests');
+        memberUrls.stop();
+        await Promise.all([serving.stop(), mirror?.stop(), new Promise<void>((done) => (metricsServer === undefined ? done() : metricsServer.server.close(() => done())))]);
         log.info('stopped');
-        await new Promise<void>((flushed) => log.flush(() => flushed()));
+        await flushLog(log);
         resolve(0);
       })();
     };

@@ -38,12 +38,23 @@ export interface FailedAuthLimiterOptions {
 
 export type LimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
+/**
+ * The limit as the request path asks it: this process's FailedAuthLimiter,
+ * or, with several proxy processes, the one their primary holds, so the
+ * limit stays one limit and never becomes one per process (proxy/cluster/).
+ */
+export interface FailedLoginLimit {
+  check(clientAddress: string, user: string): LimitDecision | Promise<LimitDecision>;
+  recordFailure(clientAddress: string, user: string): void;
+  recordSuccess(clientAddress: string, user: string): void;
+}
+
 interface Failure {
   readonly at: number;
   readonly user: string;
 }
 
-export class FailedAuthLimiter {
+export class FailedAuthLimiter implements FailedLoginLimit {
   readonly maxFailures: number;
   readonly maxFailuresPerUser: number;
   readonly windowMs: number;

@@ -2,7 +2,7 @@
 // the same htpasswd verifier as v2 (cached verification, bcrypt off the
 // event loop) and the same failure limiter; etcd never sees a password or
 // a token (it runs without auth behind us).
-import type { FailedAuthLimiter } from '../auth/failure-limiter.js';
+import type { FailedLoginLimit } from '../auth/failure-limiter.js';
 import { parseBasicAuthorization } from '../auth/basic-auth.js';
 import { VerifierPoolError } from '../auth/verifier-pool.js';
 import type { CredentialVerifier } from '../auth/verifier.js';
@@ -12,7 +12,7 @@ import type { TokenIssuer } from './token.js';
 
 export interface V3Credentials {
   readonly verifier: CredentialVerifier;
-  readonly limiter: FailedAuthLimiter;
+  readonly limiter: FailedLoginLimit;
   readonly tokens: TokenIssuer;
 }
 
@@ -22,7 +22,7 @@ export type CheckedCredentials =
 
 /** One password check, counted by the failure limiter as v2's are. */
 export async function checkPassword(user: string, password: string, clientAddress: string, credentials: V3Credentials): Promise<CheckedCredentials> {
-  const limit = credentials.limiter.check(clientAddress, user);
+  const limit = await credentials.limiter.check(clientAddress, user);
   if (!limit.allowed) return { ok: false, error: tooManyRequests(), reason: `too many failed authentications; retry after ${limit.retryAfterSeconds} s`, user };
   let verified: boolean;
   try {

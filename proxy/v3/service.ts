@@ -7,7 +7,7 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import type { EtcdGrpcError } from '../../mirror/etcd/v3/errors.js';
-import type { FailedAuthLimiter } from '../auth/failure-limiter.js';
+import type { FailedLoginLimit } from '../auth/failure-limiter.js';
 import type { CredentialVerifier } from '../auth/verifier.js';
 import type { ClientRegistry } from '../clients.js';
 import type { ProxyMetrics } from '../metrics.js';
@@ -20,21 +20,34 @@ import { TokenIssuer } from './token.js';
 export interface V3ServiceDependencies {
   readonly runtime: () => Runtime;
   readonly verifier: CredentialVerifier;
-  readonly limiter: FailedAuthLimiter;
+  readonly limiter: FailedLoginLimit;
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
   readonly clients: ClientRegistry;
   /** A refusal for every call on a connection (the connection cap). */
   readonly connectionRefusal: (stream: ServerHttp2Stream) => EtcdGrpcError | undefined;
+  /** With several proxy processes: their one token secret, and where each token use is told (token.ts). */
+  readonly tokens?: SharedTokens;
+}
+
+export interface SharedTokens {
+  readonly secret: Buffer;
+  readonly used: (nonce: string, at: number) => void;
 }
 
 export class V3Service {
   readonly grpc: GrpcProxy;
   readonly gateway: GatewayProxy;
   readonly calls: V3CallReport;
+  readonly tokens: TokenIssuer;
 
   constructor(deps: V3ServiceDependencies) {
-    const tokens = new TokenIssuer({ currentHash: (user) => deps.runtime().users.get(user)?.hash, ttlMs: () => deps.runtime().v3Settings.tokenTtlMs });
+    const tokens = new TokenIssuer({
+      currentHash: (user) => deps.runtime().users.get(user)?.hash,
+      ttlMs: () => deps.runtime().v3Settings.tokenTtlMs,
+      ...(deps.tokens === undefined ? {} : { secret: deps.tokens.secret, used: deps.tokens.used }),
+    });
+    this.tokens = tokens;
     const credentials = { verifier: deps.verifier, limiter: deps.limiter, tokens };
     this.calls = new V3CallReport({ log: deps.log, metrics: deps.metrics, clients: deps.clients });
     const runtime = (): Runtime['v3'] => deps.runtime().v3;

@@ -27,6 +27,12 @@ export interface TokenIssuerOptions {
   readonly maxTokens?: number;
   readonly now?: () => number;
   readonly secret?: Buffer;
+  /**
+   * Told of every issue and use. With several proxy processes (one secret,
+   * from their primary) each tells the others through the primary
+   * (learnUse), so a token from one is good on all while used on any.
+   */
+  readonly used?: (nonce: string, at: number) => void;
 }
 
 export class TokenIssuer {
@@ -35,6 +41,7 @@ export class TokenIssuer {
   private readonly now: () => number;
   private readonly secret: Buffer;
   private readonly currentHash: (user: string) => string | undefined;
+  private readonly used: ((nonce: string, at: number) => void) | undefined;
   // Nonce -> last use. Map order = least recently used first.
   private readonly lastUse = new Map<string, number>();
 
@@ -44,6 +51,13 @@ export class TokenIssuer {
     this.now = options.now ?? Date.now;
     this.secret = options.secret ?? randomBytes(32);
     this.currentHash = options.currentHash;
+    this.used = options.used;
+  }
+
+  /** A use seen by another process: kept when it is the newest, so the token lives on here too. */
+  learnUse(nonce: string, at: number): void {
+    const last = this.lastUse.get(nonce);
+    if (last === undefined || last < at) this.touch(nonce, at);
   }
 
   /** Tokens currently live (for metrics). */
@@ -57,7 +71,7 @@ export class TokenIssuer {
     if (hash === undefined) throw new Error(`cannot issue a token for ${user}: no htpasswd entry`);
     const encodedUser = Buffer.from(user, 'utf8').toString('base64url');
     const nonce = randomBytes(16).toString('base64url');
-    this.touch(nonce);
+    this.use(nonce);
     return `${encodedUser}.${nonce}.${this.mac(encodedUser, nonce, hash).toString('base64url')}`;
   }
 
@@ -78,7 +92,7 @@ export class TokenIssuer {
       this.lastUse.delete(nonce);
       return undefined;
     }
-    this.touch(nonce);
+    this.use(nonce);
     return user;
   }
 
@@ -86,9 +100,16 @@ export class TokenIssuer {
     return createHmac('sha256', this.secret).update(`${encodedUser}\0${nonce}\0${hash}`, 'utf8').digest();
   }
 
-  private touch(nonce: string): void {
+  /** This process issued or accepted the token now. */
+  private use(nonce: string): void {
+    const at = this.now();
+    this.touch(nonce, at);
+    this.used?.(nonce, at);
+  }
+
+  private touch(nonce: string, at: number): void {
     this.lastUse.delete(nonce);
-    this.lastUse.set(nonce, this.now());
+    this.lastUse.set(nonce, at);
     while (this.lastUse.size > this.maxTokens) {
       const oldest = this.lastUse.keys().next();
       if (oldest.done === true) break;
