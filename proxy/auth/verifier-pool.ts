@@ -7,6 +7,11 @@
 // The queue is bounded: when every worker is busy and the queue is full,
 // verify() rejects with VerifierPoolSaturatedError so the caller can answer
 // 503 at once instead of piling up requests behind a password-spraying client.
+//
+// Workers start when a check needs one and stop after idleMs without work:
+// each is a V8 isolate of its own (~9 MiB RSS idle), and most of a proxy's
+// life passes on remembered credentials. Starting one costs ~40 ms, once per
+// burst of logins.
 import { Worker } from 'node:worker_threads';
 import type { HashedPassword } from './password-hash.js';
 import type { VerifyJobMessage, VerifyResultMessage } from './verifier-protocol.js';
@@ -42,6 +47,8 @@ export interface VerifierPoolOptions {
   maxQueue?: number;
   /** The worker script; default the compiled verifier-worker.js next to this file. */
   workerUrl?: URL;
+  /** A worker idle this long stops; default 60 s. */
+  idleMs?: number;
 }
 
 interface Job {
@@ -54,10 +61,15 @@ interface Slot {
   worker: Worker;
   job: Job | undefined;
   lastError: Error | undefined;
+  /** Stops the worker when it stays idle. */
+  idleTimer: NodeJS.Timeout | undefined;
+  /** Stopped for idleness: its exit is not a crash. */
+  retired: boolean;
 }
 
 const DEFAULT_SIZE = 2;
 const DEFAULT_MAX_QUEUE = 64;
+const DEFAULT_IDLE_MS = 60_000;
 // A worker that cannot even load (missing dist file, syntax error) would be
 // respawned forever; after this many crashes with no successful check in
 // between, the pool gives up and says why.
@@ -66,6 +78,7 @@ const MAX_CONSECUTIVE_CRASHES = 5;
 export class VerifierPool {
   readonly size: number;
   readonly maxQueue: number;
+  private readonly idleMs: number;
   private readonly workerUrl: URL;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
@@ -82,7 +95,12 @@ export class VerifierPool {
       throw new RangeError(`maxQueue must be an integer >= 0, got ${this.maxQueue}`);
     }
     this.workerUrl = options.workerUrl ?? new URL('./verifier-worker.js', import.meta.url);
-    for (let i = 0; i < this.size; i++) this.slots.push(this.startWorker());
+    this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+  }
+
+  /** Worker threads running now (none until a check needs one, none again once idle). */
+  get workers(): number {
+    return this.slots.length;
   }
 
   /** Checks waiting for a worker. */
@@ -104,6 +122,10 @@ export class VerifierPool {
       const idle = this.slots.find((slot) => slot.job === undefined);
       if (idle !== undefined) {
         this.dispatch(idle, job);
+      } else if (this.slots.length < this.size) {
+        const slot = this.startWorker();
+        this.slots.push(slot);
+        this.dispatch(slot, job);
       } else if (this.queue.length < this.maxQueue) {
         this.queue.push(job);
       } else {
@@ -121,13 +143,14 @@ export class VerifierPool {
     for (const slot of this.slots) {
       slot.job?.reject(closedError());
       slot.job = undefined;
+      clearTimeout(slot.idleTimer);
     }
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
   private startWorker(): Slot {
     const worker = new Worker(this.workerUrl);
-    const slot: Slot = { worker, job: undefined, lastError: undefined };
+    const slot: Slot = { worker, job: undefined, lastError: undefined, idleTimer: undefined, retired: false };
     worker.on('message', (result: VerifyResultMessage) => this.onResult(slot, result));
     worker.on('error', (error: Error) => {
       slot.lastError = error;
@@ -142,6 +165,8 @@ export class VerifierPool {
   }
 
   private dispatch(slot: Slot, job: Job): void {
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
     slot.job = job;
     slot.worker.ref();
     slot.worker.postMessage(job.message);
@@ -159,12 +184,29 @@ export class VerifierPool {
   private release(slot: Slot): void {
     slot.job = undefined;
     const next = this.queue.shift();
-    if (next !== undefined) this.dispatch(slot, next);
-    else slot.worker.unref();
+    if (next !== undefined) {
+      this.dispatch(slot, next);
+      return;
+    }
+    slot.worker.unref();
+    slot.idleTimer = setTimeout(() => this.retire(slot), this.idleMs);
+    slot.idleTimer.unref();
+  }
+
+  private retire(slot: Slot): void {
+    if (slot.job !== undefined) return;
+    slot.retired = true;
+    this.forget(slot);
+    void slot.worker.terminate();
+  }
+
+  private forget(slot: Slot): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
   }
 
   private onExit(slot: Slot, exitCode: number): void {
-    if (this.closed) return;
+    if (this.closed || slot.retired) return;
     const reason = slot.lastError?.message ?? `exit code ${exitCode}`;
     slot.job?.reject(new VerifierPoolError('EW_AUTH_VERIFIER_CRASHED', `password verifier worker died: ${reason}`));
     slot.job = undefined;
@@ -174,10 +216,14 @@ export class VerifierPool {
       for (const job of this.queue.splice(0)) job.reject(this.brokenError());
       return;
     }
-    const index = this.slots.indexOf(slot);
-    const replacement = this.startWorker();
-    this.slots[index] = replacement;
-    this.release(replacement);
+    // Its replacement starts now only if checks are waiting; otherwise when one comes.
+    this.forget(slot);
+    const next = this.queue.shift();
+    if (next !== undefined) {
+      const replacement = this.startWorker();
+      this.slots.push(replacement);
+      this.dispatch(replacement, next);
+    }
   }
 
   private brokenError(): VerifierPoolError {

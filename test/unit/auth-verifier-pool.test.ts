@@ -162,6 +162,21 @@ parentPort.on('message', (job) => {
     }
   });
 
+  it('starts workers when checks need them and stops them once idle', async () => {
+    const pool = new mod.VerifierPool({ size: 2, idleMs: 200 });
+    try {
+      expect(pool.workers).toBe(0);
+      expect(await Promise.all([pool.verify(APR1, 'secret'), pool.verify(APR1, 'wrong'), pool.verify(APR1, 'secret')])).toEqual([true, false, true]);
+      expect(pool.workers).toBe(2);
+      await new Promise((resolveWait) => setTimeout(resolveWait, 600));
+      expect(pool.workers).toBe(0);
+      expect(await pool.verify(BCRYPT_10, 'secret')).toBe(true);
+      expect(pool.workers).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('lets the process exit while idle, and keeps it alive for an awaited check', async () => {
     const script = `
       import { VerifierPool } from ${JSON.stringify(pathToFileURL(distPool).href)};
