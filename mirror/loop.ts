@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { applyWrite, planEvent, StrictReplicationError, type DestinationWrite, type ReplicationPolicy } from './apply.js';
+import { ClusterIndexFollower, reanchorEveryEvents } from './cluster-index.js';
 import { describeError, isTransient, type EtcdClient } from './etcd/client.js';
 import type { RawEvent } from './etcd/types.js';
 import { replicationIndexKey } from './index-key.js';
@@ -14,7 +15,7 @@ import { createMirrorMetrics, type MirrorMetrics } from './metrics.js';
 import type { MirrorOptions } from './options.js';
 import { ReplicationPipeline, type PipelineItem } from './pipeline.js';
 import { resyncOnce } from './resync-run.js';
-import { Backoff, MirrorStoppedError, withRetry } from './retry.js';
+import { Backoff, logRetry, MirrorStoppedError, withRetry } from './retry.js';
 import { IndexClearedError, watchOnce, type WatchHandlers, type WatchMode } from './source.js';
 
 export interface MirrorExit {
@@ -49,6 +50,8 @@ export class MirrorLoop {
   private replicated = 0;
   /** `replicated` at the last progress line. */
   private lastProgress = 0;
+  /** Re-anchors a quiet prefix's watch when the cluster moves far (bursts outside the prefix). */
+  private readonly clusterIndex: ClusterIndexFollower;
 
   constructor(
     private readonly src: EtcdClient,
@@ -59,6 +62,7 @@ export class MirrorLoop {
     this.policy = { mapping: { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip }, ignore: options.srcIgnoreKeysRegex };
     this.indexKey = replicationIndexKey(options.dstPrefix);
     this.metrics = createMirrorMetrics(() => this.lag);
+    this.clusterIndex = new ClusterIndexFollower(src, { everyEvents: reanchorEveryEvents, idleMs: options.idleRenewMs, log, anchor: () => this.next - 1 });
     // Every write in flight may be waiting out a backoff on this signal while
     // the destination is down: that many listeners is expected.
     setMaxListeners(writesInFlight + 16, this.stopping.signal);
@@ -99,12 +103,26 @@ export class MirrorLoop {
     const start = this.options.reload ? await this.resync('reload') : await this.resume();
     this.log.info({ index: start, indexKey: this.indexKey }, 'starting replication');
     this.next = start + 1;
+    const stopFollowing = new AbortController();
+    const following = this.clusterIndex.run(AbortSignal.any([this.halt.signal, stopFollowing.signal]));
+    try {
+      await this.follow();
+    } finally {
+      stopFollowing.abort();
+      await following;
+    }
+  }
+
+  private async follow(): Promise<void> {
     const backoff = new Backoff();
     while (!this.halt.signal.aborted) {
       try {
-        const round = await watchOnce(this.src, this.options.srcPrefix, this.next, this.mode, this.options.idleRenewMs, this.halt.signal, this.handlers);
+        const renew = this.clusterIndex.nextRound();
+        const round = await watchOnce(this.src, this.options.srcPrefix, { waitIndex: this.next, mode: this.mode, idleMs: this.options.idleRenewMs, signal: this.halt.signal, renew }, this.handlers);
+        if (renew.aborted) this.log.debug({ from: this.next, next: round.next, sourceIndex: this.sourceIndex }, 'watch re-anchored: the source cluster moved far beyond the prefix');
         this.next = Math.max(this.next, round.next);
         this.mode = round.mode;
+        this.clusterIndex.anchorMoved();
         backoff.reset();
       } catch (error) {
         if (this.pipelineFailure !== undefined) throw this.pipelineFailure;
@@ -116,7 +134,7 @@ export class MirrorLoop {
         if (!isTransient(error)) throw error;
         this.mode = 'poll';
         const ms = await backoff.wait(this.stopping.signal).catch(() => 0);
-        this.log.warn({ err: describeError(error), waitIndex: this.next, retryInMs: ms }, 'source watch failed, retrying');
+        logRetry(this.log, error, { waitIndex: this.next, retryInMs: ms }, 'source watch failed, retrying');
       }
     }
     if (this.pipelineFailure !== undefined) throw this.pipelineFailure;
@@ -138,15 +156,20 @@ export class MirrorLoop {
       this.noteSource(index);
       if (index < this.next) return;
       this.next = index + 1;
+      this.clusterIndex.anchorMoved();
       await this.pipeline?.push(this.planned(raw, index));
     },
     onQuiet: async (index) => {
       this.noteSource(index);
       if (index < this.next) return;
       this.next = index + 1;
+      this.clusterIndex.anchorMoved();
       await this.pipeline?.push({ index });
     },
-    onContact: (index) => this.noteSource(index),
+    onContact: (index) => {
+      this.noteSource(index);
+      this.clusterIndex.noteIndex(index);
+    },
   };
 
   /** One event as a pipeline item: nothing to write (it still advances the index), or its one write. */
@@ -184,6 +207,7 @@ export class MirrorLoop {
     this.log.warn({ waitIndex: cleared.waitIndex, sourceIndex: cleared.wire.index }, 'source history cleared: resyncing');
     this.next = (await this.resync('index_cleared')) + 1;
     this.mode = 'poll';
+    this.clusterIndex.anchorMoved();
   }
 
   /** Snapshot the source, apply only the differences, record the snapshot's index; returns it. */

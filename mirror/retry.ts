@@ -2,7 +2,8 @@
 // (source watch, destination writes, index records): 100 ms → 5 s.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { describeError, isTransient } from './etcd/client.js';
+import { describeError, EtcdCertificateError, isTransient } from './etcd/client.js';
+import { EtcdV3Error } from './etcd/v3/client.js';
 
 export class MirrorStoppedError extends Error {
   readonly code = 'ETCD_WARDEN_STOPPED';
@@ -44,8 +45,18 @@ export async function withRetry<T>(what: string, work: () => Promise<T>, stoppin
       return await work();
     } catch (error) {
       if (!isTransient(error)) throw error;
-      log.warn({ ...context, err: describeError(error) }, `${what} failed, retrying`);
+      logRetry(log, error, context, `${what} failed, retrying`);
       await backoff.wait(stopping);
     }
   }
+}
+
+/**
+ * A retried failure's log line. A certificate failure is logged once per
+ * change of state, at error, by the client's observer (main.ts): its retries
+ * go to debug, so a wrong CA file does not fill the journal every backoff.
+ */
+export function logRetry(log: Logger, error: unknown, fields: Record<string, unknown>, message: string): void {
+  const certificate = error instanceof EtcdCertificateError || (error instanceof EtcdV3Error && error.certificate !== undefined);
+  log[certificate ? 'debug' : 'warn']({ ...fields, err: describeError(error) }, message);
 }
