@@ -12,7 +12,7 @@
 // prefix watch, which also catches what a recursive watch does not see
 // (hidden keys, TTL refreshes) at that pace. A refusal (a proxy's readAcls
 // may forbid reading `/`) is logged once; the time renewal then stays alone.
-import type { Logger } from 'pino';
+import type { MirrorLog } from './log.js';
 import { EtcdApiError, describeError, etcdIndexHeader, isTransient, type EtcdClient } from './etcd/client.js';
 import { bodyText } from './etcd/http.js';
 import { parseEventBody } from './etcd/types.js';
@@ -24,7 +24,7 @@ export interface ClusterIndexOptions {
   readonly everyEvents: number;
   /** The follower's own long-poll is renewed after this much silence (--idle-renew-ms). */
   readonly idleMs: number;
-  readonly log: Logger;
+  readonly log: MirrorLog;
   /** The index everything up to which is known: a new prefix watch starts one past it. */
   anchor(): number;
 }

@@ -4,7 +4,7 @@
 // through the pipeline that records the index safely (pipeline.ts). The
 // source's history lost under us → resync (resync-run.ts), then on.
 import { setMaxListeners } from 'node:events';
-import type { Logger } from 'pino';
+import type { MirrorLog } from './log.js';
 import { applyWrite, planEvent, StrictReplicationError, type DestinationWrite, type ReplicationPolicy } from './apply.js';
 import { ClusterIndexFollower, reanchorEveryEvents } from './cluster-index.js';
 import { describeError, isTransient, type EtcdClient } from './etcd/client.js';
@@ -17,11 +17,7 @@ import { ReplicationPipeline, type PipelineItem } from './pipeline.js';
 import { resyncOnce } from './resync-run.js';
 import { Backoff, logRetry, MirrorStoppedError, withRetry } from './retry.js';
 import { IndexClearedError, watchOnce, type WatchHandlers, type WatchMode } from './source.js';
-
-export interface MirrorExit {
-  code: 0 | 1;
-  reason: string;
-}
+import { exitFor, type MirrorExit, type MirrorStop } from './stop.js';
 
 class FatalMirrorError extends Error {
   readonly code = 'ETCD_WARDEN_FATAL';
@@ -50,6 +46,8 @@ export class MirrorLoop {
   private replicated = 0;
   /** `replicated` at the last progress line. */
   private lastProgress = 0;
+  /** Why replication stopped, when that needs a human (for /status). */
+  stopped: MirrorStop | undefined;
   /** Re-anchors a quiet prefix's watch when the cluster moves far (bursts outside the prefix). */
   private readonly clusterIndex: ClusterIndexFollower;
 
@@ -57,7 +55,7 @@ export class MirrorLoop {
     private readonly src: EtcdClient,
     private readonly dst: EtcdClient,
     private readonly options: MirrorOptions,
-    private readonly log: Logger,
+    private readonly log: MirrorLog,
   ) {
     this.policy = { mapping: { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip }, ignore: options.srcIgnoreKeysRegex };
     this.indexKey = replicationIndexKey(options.dstPrefix);
@@ -87,9 +85,9 @@ export class MirrorLoop {
       await this.replicate();
     } catch (error) {
       if (!(error instanceof MirrorStoppedError) || !this.stopping.signal.aborted) {
-        const reason = error instanceof Error ? error.message : String(error);
-        this.log.error({ err: describeError(error), appliedIndex: this.pipeline?.appliedIndex }, `mirror stopping: ${reason}`);
-        exit = { code: 1, reason };
+        exit = exitFor(error);
+        this.stopped = exit.stop;
+        this.log.error({ err: describeError(error), appliedIndex: this.pipeline?.appliedIndex }, `mirror stopping: ${exit.reason}`);
       }
     }
     clearInterval(recorder);

@@ -21,7 +21,7 @@ export class EtcdCertificateError extends EtcdRequestError {
   override readonly code = 'ETCD_WARDEN_CERTIFICATE';
   constructor(
     message: string,
-    readonly problem: CertificateProblem,
+    readonly certificate: CertificateProblem,
     options?: { cause?: unknown },
   ) {
     super(message, options);

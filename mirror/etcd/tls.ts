@@ -114,3 +114,9 @@ export function describeCertificateProblem(problem: CertificateProblem): string 
     ? `the server's certificate does not verify against ${problem.file}: ${problem.reason}`
     : `the server refused the client certificate (${problem.file}): ${problem.reason}`;
 }
+
+/** The certificate problem an error carries (the v2 and v3 clients' errors both may), if any. */
+export function certificateOf(error: unknown): CertificateProblem | undefined {
+  const certificate = (error as { certificate?: CertificateProblem } | undefined)?.certificate;
+  return typeof certificate === 'object' && certificate !== null ? certificate : undefined;
+}
