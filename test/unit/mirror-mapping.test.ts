@@ -67,6 +67,16 @@ describe('parseMirrorArgs', () => {
     expect(options).toMatchObject({ reload: true, strip: true, srcPrefix: '/conftool', dstPrefix: '/r', port: 0, onIndexCleared: 'exit', src: 'https://u:p@a:4001' });
     expect(options.srcIgnoreKeysRegex?.test('/conftool/tmp/x')).toBe(true);
   });
+  it.each([
+    [[], 'v2'],
+    [['--api', 'v2'], 'v2'],
+    [['--api', 'v3'], 'v3'],
+    [['--src-api', 'v2', '--dst-api', 'v3'], 'v2-to-v3'],
+    [['--dst-api', 'v3'], 'v2-to-v3'],
+    [['--api', 'v3', '--src-api', 'v2'], 'v2-to-v3'],
+  ])('reads the mode from %j as %s (a side-specific flag wins over --api)', async (flags, api) => {
+    expect(await parseMirrorArgs([...flags, 'http://a:1', 'http://b:2'], {})).toMatchObject({ api });
+  });
   it('takes URLs from the environment so credentials stay out of argv', async () => {
     const options = await parseMirrorArgs([], { ETCD_WARDEN_MIRROR_SRC: 'http://a:1', ETCD_WARDEN_MIRROR_DST: 'http://b:2' });
     expect(options).toMatchObject({ src: 'http://a:1', dst: 'http://b:2' });
@@ -77,6 +87,12 @@ describe('parseMirrorArgs', () => {
     [['--on-index-cleared', 'maybe', 'http://a:1', 'http://b:2'], '--on-index-cleared'],
     [['--src-ignore-keys-regex', '(', 'http://a:1', 'http://b:2'], '--src-ignore-keys-regex'],
     [['--bogus', 'http://a:1', 'http://b:2'], '--bogus'],
+    [['--api', 'v4', 'http://a:1', 'http://b:2'], '--api must be v2 or v3'],
+    [['--src-api', 'v3', '--dst-api', 'v2', 'http://a:1', 'http://b:2'], '--src-api v3 --dst-api v2: a v3 source into a v2 destination'],
+    [['--api', 'v3', '--dst-api', 'v2', 'http://a:1', 'http://b:2'], '--api v3 --dst-api v2'],
+    [['--src-ca-file', '/nonexistent/ca.pem', 'http://a:1', 'http://b:2'], '--src-ca-file: cannot read /nonexistent/ca.pem'],
+    [['--cert-file', '/c.pem', 'http://a:1', 'http://b:2'], '--cert-file needs its client key too'],
+    [['--dst-key-file', '/k.pem', 'http://a:1', 'http://b:2'], '--dst-key-file needs its client certificate too'],
     [['http://a:1'], 'DST_URL'],
   ])('names the flag in usage errors: %j', async (argv, flag) => {
     const result = await parseMirrorArgs(argv, {});
