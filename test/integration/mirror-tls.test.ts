@@ -8,7 +8,7 @@ import { EtcdClient } from '../../mirror/etcd/client.js';
 import { readTlsMaterial } from '../../mirror/etcd/tls.js';
 import { makeCertificates, type TestCertificates } from '../fixtures/certs.js';
 import { makeClientCertificates, type ClientCertificates } from '../fixtures/client-certs.js';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
+import { freePort, startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import { startMirrorProcess } from '../fixtures/mirror-process.js';
 import { startProxy, type ProxyProcess } from '../fixtures/proxy.js';
 import { waitFor } from './mirror-helpers.js';
@@ -109,6 +109,25 @@ describe('the mirror with a private CA and client certificates', () => {
     const half = await runCli(['mirror', ...mapping, '--cert-file', file('client-trusted.crt'), sourceProxy.url, replica.clientUrl]);
     expect(half.code).toBe(2);
     expect(half.stderr).toContain('--cert-file needs its client key too');
+  });
+
+  it('the bundled mirror takes its source\'s CA from the config (mirror.srcCaFile), and check-config names a file it cannot read', async () => {
+    const local = await startEtcd('tls-bundled-replica');
+    const port = await freePort();
+    const section = { src: sourceProxy.url, srcPrefix: '/conftool', port, reload: true };
+    const proxy = await startProxy({ upstream: local.clientUrl, config: { acls: { '/': [] }, readOnly: true, mirror: { ...section, srcCaFile: certs.caCert } } });
+    const localClient = new EtcdClient(local.clientUrl);
+    try {
+      await waitFor(async () => (await localClient.read('/conftool/pools/b'))?.value === 'depooled', 15_000, 'the bundled mirror to copy over TLS');
+      await proxy.writeConfig({ acls: { '/': [] }, mirror: { ...section, srcCaFile: '/nonexistent/ca.pem' } });
+      const checked = await runCli(['check-config', '--config', proxy.configFile]);
+      expect(checked.code).toBe(1);
+      expect(checked.stdout + checked.stderr).toContain('mirror.srcCaFile: cannot read /nonexistent/ca.pem');
+    } finally {
+      await localClient.close();
+      await proxy.stop();
+      await local.stop();
+    }
   });
 
   it('health takes the same family (--ca-file, and --ca as before)', async () => {
