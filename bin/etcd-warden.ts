@@ -11,11 +11,11 @@ commands:
   check-config --config FILE [--online]
                                validate a config file and everything it points at (exit 0 or the errors);
                                --online also checks that etcd advertises no client URL around the proxy
-  mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
+  mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags, --api v3, TLS files; --help)
   passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
   clients --metrics URL        list open client connections and watches on a proxy (--json for scripts)
   health --endpoints URL[,URL] cluster health: members, leader, raft spread, read-only, mirror (exit 0/1/2)
-  mirror-status URL            a running mirror's state, lag, index, source contact, resyncs
+  mirror-status URL            a running mirror's state, lag, index, source contact, resyncs, why it stopped
   mirror-verify [flags] SRC DST  compare a replica with its source key by key, writing nothing (exit 0 equal, 1 different)
   switchover --old-primary URL --new-primary URL --src-prefix P --dst-prefix P [--dry-run]
                                the checked etcd part of a datacenter switchover (--help for every flag)
