@@ -74,9 +74,12 @@ export class ClusterIndexFollower {
         continue;
       }
       try {
-        this.noteIndex(await this.indexAtLeast(anchor + this.options.everyEvents, signal));
-        backoff.reset();
+        const index = await this.indexAtLeast(anchor + this.options.everyEvents, signal);
+        this.noteIndex(index);
         if (this.tooFar()) toldFor = anchor;
+        // An answer that said nothing (no index at all) is not asked again at once.
+        if (index === undefined) await backoff.wait(signal);
+        else backoff.reset();
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof EtcdApiError && !isTransient(error)) {

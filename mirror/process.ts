@@ -6,9 +6,17 @@
 // `stopped`, so systemd sees a running unit, Prometheus scrapes the state
 // and `mirror-status` shows the key, both values and the index, until an
 // operator restarts it (with --reload after mirror-verify, to repair).
+import { setFlagsFromString } from 'node:v8';
 import { jsonLog, type MirrorLog } from './log.js';
 import type { RunningMirror } from './main.js';
 import type { MirrorOptions } from './options.js';
+
+// V8 sizes the old generation for memory rather than speed from here on (it
+// reads this flag at every heap resize; NODE_OPTIONS does not accept it).
+// Measured at 1,500 replicated writes/s: peak RSS 69-72 MiB instead of
+// 84-87, the same CPU time. The young generation's size cannot be changed
+// after start: mirrorNodeFlags (options.ts) carries that one.
+setFlagsFromString('--optimize-for-size');
 
 /** The v3 modes load gRPC only when they run: the v2 mirror does not carry it. */
 async function start(options: MirrorOptions, log: MirrorLog): Promise<RunningMirror> {
