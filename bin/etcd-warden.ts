@@ -1,16 +1,8 @@
 #!/usr/bin/env node
-// etcd-warden: one binary, several commands.
-import { checkConfigCommand } from './commands/check-config.js';
-import { clientsCommand } from './commands/clients.js';
-import { demoCommand } from './commands/demo.js';
+// etcd-warden: one binary, several commands. Each command's module is loaded
+// only when it runs: the mirror process does not carry the proxy's fastify,
+// the demo or the operator commands (measured: 14 MiB of RSS).
 import type { CommandIo } from './commands/flags.js';
-import { healthCommand } from './commands/health.js';
-import { mirrorCommand } from './commands/mirror.js';
-import { mirrorStatusCommand } from './commands/mirror-status.js';
-import { mirrorVerifyCommand } from './commands/mirror-verify.js';
-import { passwdCommand } from './commands/passwd.js';
-import { proxyCommand } from './commands/proxy.js';
-import { switchoverCommand } from './commands/switchover.js';
 
 const usage = `usage: etcd-warden <command> [options]
 
@@ -19,28 +11,33 @@ commands:
   check-config --config FILE [--online]
                                validate a config file and everything it points at (exit 0 or the errors);
                                --online also checks that etcd advertises no client URL around the proxy
-  mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags; --help)
+  mirror [options] SRC DST     replicate SRC's keyspace into DST (etcdmirror-compatible flags, --api v3, TLS files; --help)
   passwd USER                  read a password on stdin, print an htpasswd line (bcrypt, cost 10)
   clients --metrics URL        list open client connections and watches on a proxy (--json for scripts)
   health --endpoints URL[,URL] cluster health: members, leader, raft spread, read-only, mirror (exit 0/1/2)
-  mirror-status URL            a running mirror's state, lag, index, source contact, resyncs
+  mirror-status URL            a running mirror's state, lag, index, source contact, resyncs, why it stopped
   mirror-verify [flags] SRC DST  compare a replica with its source key by key, writing nothing (exit 0 equal, 1 different)
   switchover --old-primary URL --new-primary URL --src-prefix P --dst-prefix P [--dry-run]
                                the checked etcd part of a datacenter switchover (--help for every flag)
   demo                         run two local etcd clusters with a proxy each and the mirror between them
 `;
 
-const commands: Readonly<Record<string, (argv: readonly string[], io: CommandIo) => Promise<number>>> = {
-  proxy: proxyCommand,
-  'check-config': checkConfigCommand,
-  mirror: mirrorCommand,
-  passwd: (argv, io) => passwdCommand(argv, process.stdin, io.out, io.err),
-  clients: clientsCommand,
-  health: healthCommand,
-  'mirror-status': mirrorStatusCommand,
-  'mirror-verify': mirrorVerifyCommand,
-  switchover: switchoverCommand,
-  demo: demoCommand,
+type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
+
+const commands: Readonly<Record<string, () => Promise<Command>>> = {
+  proxy: async () => (await import('./commands/proxy.js')).proxyCommand,
+  'check-config': async () => (await import('./commands/check-config.js')).checkConfigCommand,
+  mirror: async () => (await import('./commands/mirror.js')).mirrorCommand,
+  passwd: async () => {
+    const { passwdCommand } = await import('./commands/passwd.js');
+    return (argv, io) => passwdCommand(argv, process.stdin, io.out, io.err);
+  },
+  clients: async () => (await import('./commands/clients.js')).clientsCommand,
+  health: async () => (await import('./commands/health.js')).healthCommand,
+  'mirror-status': async () => (await import('./commands/mirror-status.js')).mirrorStatusCommand,
+  'mirror-verify': async () => (await import('./commands/mirror-verify.js')).mirrorVerifyCommand,
+  switchover: async () => (await import('./commands/switchover.js')).switchoverCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -49,11 +46,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (command === undefined) {
+  const load = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (load === undefined) {
     process.stderr.write(name === undefined ? usage : `etcd-warden: unknown command "${name}"\n\n${usage}`);
     return 2;
   }
+  const command = await load();
   return command(rest, { out: process.stdout, err: process.stderr });
 }
 

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
+import { readTlsMaterial, TlsFileError, type TlsMaterial as ClientTlsMaterial } from '../mirror/etcd/tls.js';
 import type { FileSource } from './files.js';
 import { loadHtpasswd, type HtpasswdTable } from './htpasswd.js';
 import { validateConfig, type Config, type Validation } from './schema.js';
@@ -24,6 +25,8 @@ export interface LoadedConfig {
   readonly users: HtpasswdTable;
   readonly tls?: TlsMaterial;
   readonly upstreamCa?: Buffer;
+  /** The bundled mirror's TLS material for its source (mirror.srcCaFile, srcCertFile, srcKeyFile). */
+  readonly mirrorSourceTls?: ClientTlsMaterial;
   /** Things that work but an operator should know about. */
   readonly warnings: readonly string[];
 }
@@ -72,6 +75,18 @@ export async function loadConfig(file: string, read: FileSource = readFile): Pro
   }
   const upstreamCa = config.upstreamCa === undefined ? undefined : await readFileOrError(read, config.upstreamCa, 'upstreamCa', errors);
   if (config.upstream.protocol === 'http:' && config.upstreamCa !== undefined) warnings.push('upstreamCa is set but upstream is plain http; it is not used');
+  let mirrorSourceTls: ClientTlsMaterial | undefined;
+  const mirror = config.mirror;
+  if (mirror !== undefined && (mirror.srcCaFile !== undefined || mirror.srcCertFile !== undefined)) {
+    const file = (path: string | undefined, setting: string): { path: string; setting: string } | undefined => (path === undefined ? undefined : { path, setting });
+    try {
+      mirrorSourceTls = await readTlsMaterial({ ca: file(mirror.srcCaFile, 'mirror.srcCaFile'), cert: file(mirror.srcCertFile, 'mirror.srcCertFile'), key: file(mirror.srcKeyFile, 'mirror.srcKeyFile') }, read);
+    } catch (error) {
+      if (!(error instanceof TlsFileError)) throw error;
+      errors.push(error.message);
+    }
+    if (!mirror.src.startsWith('https:')) warnings.push('mirror.srcCaFile/srcCertFile are set but mirror.src is plain http; they are not used');
+  }
 
   if (errors.length > 0) return { ok: false, errors: errors.map((e) => `${file}: ${e}`) };
   return {
@@ -80,6 +95,7 @@ export async function loadConfig(file: string, read: FileSource = readFile): Pro
       file, config, users, warnings,
       ...(tls === undefined ? {} : { tls }),
       ...(upstreamCa === undefined ? {} : { upstreamCa }),
+      ...(mirrorSourceTls === undefined ? {} : { mirrorSourceTls }),
     },
   };
 }

@@ -13,8 +13,16 @@ export interface TlsFiles {
   readonly clientCa?: string;
 }
 
+/** The APIs of a bundled mirror: its source's and its destination's (the proxy's upstream). */
+export type MirrorSectionApi = 'v2' | 'v3' | 'v2-to-v3';
+
 export interface MirrorSection {
+  readonly api: MirrorSectionApi;
   readonly src: string;
+  /** TLS for an https source (its private CA, a client certificate): file paths, read by config/load.ts. */
+  readonly srcCaFile?: string;
+  readonly srcCertFile?: string;
+  readonly srcKeyFile?: string;
   readonly srcPrefix: string;
   readonly dstPrefix: string;
   readonly strip: boolean;
@@ -243,8 +251,16 @@ function readHeartbeat(read: FieldReader, value: unknown): HeartbeatSection | un
 function readMirror(read: FieldReader, value: unknown): MirrorSection | undefined {
   const section = read.record(value, 'mirror');
   if (section === undefined) return undefined;
-  read.unknownFields(section, ['src', 'srcPrefix', 'dstPrefix', 'strip', 'srcIgnoreKeysRegex', 'port', 'onIndexCleared', 'reload'], 'mirror');
+  read.unknownFields(section, ['api', 'srcApi', 'dstApi', 'src', 'srcCaFile', 'srcCertFile', 'srcKeyFile', 'srcPrefix', 'dstPrefix', 'strip', 'srcIgnoreKeysRegex', 'port', 'onIndexCleared', 'reload'], 'mirror');
   const src = read.httpUrl(section.src, 'mirror.src');
+  const api = readMirrorApi(read, section);
+  const files = { srcCaFile: section.srcCaFile, srcCertFile: section.srcCertFile, srcKeyFile: section.srcKeyFile };
+  const tlsFiles: Record<string, string> = {};
+  for (const [field, given] of Object.entries(files)) {
+    const path = given === undefined ? undefined : read.string(given, `mirror.${field}`);
+    if (path !== undefined) tlsFiles[field] = path;
+  }
+  if ((tlsFiles.srcCertFile === undefined) !== (tlsFiles.srcKeyFile === undefined)) read.fail(tlsFiles.srcCertFile === undefined ? 'mirror.srcKeyFile' : 'mirror.srcCertFile', 'needs mirror.srcCertFile and mirror.srcKeyFile together (a client certificate and its key)');
   const srcPrefix = read.keyPrefix(section.srcPrefix ?? '/', 'mirror.srcPrefix');
   // The replica usually keeps the primary's layout (/conftool → /conftool).
   const dstPrefix = read.keyPrefix(section.dstPrefix ?? section.srcPrefix ?? '/', 'mirror.dstPrefix');
@@ -265,11 +281,32 @@ function readMirror(read: FieldReader, value: unknown): MirrorSection | undefine
   }
   const onIndexCleared = section.onIndexCleared ?? 'resync';
   if (onIndexCleared !== 'resync' && onIndexCleared !== 'exit') read.fail('mirror.onIndexCleared', `must be "resync" or "exit", got ${describe(onIndexCleared)}`);
-  if (src === undefined || srcPrefix === undefined || dstPrefix === undefined || strip === undefined || reload === undefined || port === undefined) return undefined;
+  if (src === undefined || api === undefined || srcPrefix === undefined || dstPrefix === undefined || strip === undefined || reload === undefined || port === undefined) return undefined;
   return {
+    api,
     src: src.href.replace(/\/$/, ''),
+    ...tlsFiles,
     srcPrefix, dstPrefix, strip, port, reload,
     onIndexCleared: onIndexCleared === 'exit' ? 'exit' : 'resync',
     ...(srcIgnoreKeysRegex === undefined ? {} : { srcIgnoreKeysRegex }),
   };
+}
+
+/** `api: v3` for both sides, or `srcApi`/`dstApi` (the destination is the proxy's upstream); v2 by default. */
+function readMirrorApi(read: FieldReader, section: Record<string, unknown>): MirrorSectionApi | undefined {
+  const one = (field: 'api' | 'srcApi' | 'dstApi'): 'v2' | 'v3' | undefined | null => {
+    const given = section[field];
+    if (given === undefined || given === 'v2' || given === 'v3') return given;
+    read.fail(`mirror.${field}`, `must be "v2" or "v3", got ${describe(given)}`);
+    return null;
+  };
+  const [api, srcApi, dstApi] = [one('api'), one('srcApi'), one('dstApi')];
+  if (api === null || srcApi === null || dstApi === null) return undefined;
+  const src = srcApi ?? api ?? 'v2';
+  const dst = dstApi ?? api ?? 'v2';
+  if (src === 'v3' && dst === 'v2') {
+    read.fail(srcApi === undefined ? 'mirror.dstApi' : 'mirror.srcApi', 'a v3 source into a v2 destination is not a mode: use api: v3, or srcApi: v2 with dstApi: v3');
+    return undefined;
+  }
+  return src === 'v2' && dst === 'v2' ? 'v2' : src === 'v3' ? 'v3' : 'v2-to-v3';
 }

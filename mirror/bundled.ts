@@ -2,18 +2,20 @@
 // process (bundled-child.ts), so a mirror failure cannot take the proxy down,
 // restarted with backoff. Its options travel typed, as JSON in
 // ETCD_WARDEN_MIRROR_OPTIONS (not in argv, which any local user can read
-// through `ps`: the source URL may hold a password).
+// through `ps`: the source URL may hold a password). A stop that needs a
+// human does not end the child (process.ts): it stays up, stopped, with its
+// status port, so there is nothing to restart in a loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
-import { encodeMirrorOptions, mirrorOptionsVariable, type MirrorOptions } from './options.js';
+import type { MirrorLog } from './log.js';
+import { encodeMirrorOptions, mirrorNodeFlags, mirrorOptionsVariable, type MirrorOptions } from './options.js';
 
 /** Exit code 1 after a run shorter than this counts as a crash loop. */
 const healthyRunMs = 60_000;
-/** A strictness stop needs a human; retrying it often only spams logs. */
-const strictRestartMs = 30_000;
+/** Exit code 1 is a fatal error (no recorded index, a source behind the record): retrying it often only spams logs. */
+const fatalRestartMs = 30_000;
 
-export function startBundledMirror(options: MirrorOptions, log: Logger): { stop(): Promise<void> } {
+export function startBundledMirror(options: MirrorOptions, log: MirrorLog): { stop(): Promise<void> } {
   const entry = fileURLToPath(new URL('./bundled-child.js', import.meta.url));
   let child: ChildProcess | undefined;
   let stopped = false;
@@ -27,7 +29,7 @@ export function startBundledMirror(options: MirrorOptions, log: Logger): { stop(
     const run = { ...options, reload: options.reload && first };
     first = false;
     const startedAt = Date.now();
-    const running = spawn(process.execPath, [entry], {
+    const running = spawn(process.execPath, [...mirrorNodeFlags, entry], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, [mirrorOptionsVariable]: encodeMirrorOptions(run) },
     });
@@ -37,7 +39,7 @@ export function startBundledMirror(options: MirrorOptions, log: Logger): { stop(
       child = undefined;
       if (stopped) return;
       failures = Date.now() - startedAt > healthyRunMs ? 1 : failures + 1;
-      const delay = code === 1 ? Math.max(strictRestartMs, backoffMs(failures)) : backoffMs(failures);
+      const delay = code === 1 ? Math.max(fatalRestartMs, backoffMs(failures)) : backoffMs(failures);
       log.error({ code, signal, restartInMs: delay }, 'bundled mirror exited; restarting');
       timer = setTimeout(launch, delay);
     });

@@ -4,8 +4,9 @@
 // through the pipeline that records the index safely (pipeline.ts). The
 // source's history lost under us → resync (resync-run.ts), then on.
 import { setMaxListeners } from 'node:events';
-import type { Logger } from 'pino';
+import type { MirrorLog } from './log.js';
 import { applyWrite, planEvent, StrictReplicationError, type DestinationWrite, type ReplicationPolicy } from './apply.js';
+import { ClusterIndexFollower, reanchorEveryEvents } from './cluster-index.js';
 import { describeError, isTransient, type EtcdClient } from './etcd/client.js';
 import type { RawEvent } from './etcd/types.js';
 import { replicationIndexKey } from './index-key.js';
@@ -14,13 +15,9 @@ import { createMirrorMetrics, type MirrorMetrics } from './metrics.js';
 import type { MirrorOptions } from './options.js';
 import { ReplicationPipeline, type PipelineItem } from './pipeline.js';
 import { resyncOnce } from './resync-run.js';
-import { Backoff, MirrorStoppedError, withRetry } from './retry.js';
+import { Backoff, logRetry, MirrorStoppedError, withRetry } from './retry.js';
 import { IndexClearedError, watchOnce, type WatchHandlers, type WatchMode } from './source.js';
-
-export interface MirrorExit {
-  code: 0 | 1;
-  reason: string;
-}
+import { exitFor, type MirrorExit, type MirrorStop } from './stop.js';
 
 class FatalMirrorError extends Error {
   readonly code = 'ETCD_WARDEN_FATAL';
@@ -49,16 +46,21 @@ export class MirrorLoop {
   private replicated = 0;
   /** `replicated` at the last progress line. */
   private lastProgress = 0;
+  /** Why replication stopped, when that needs a human (for /status). */
+  stopped: MirrorStop | undefined;
+  /** Re-anchors a quiet prefix's watch when the cluster moves far (bursts outside the prefix). */
+  private readonly clusterIndex: ClusterIndexFollower;
 
   constructor(
     private readonly src: EtcdClient,
     private readonly dst: EtcdClient,
     private readonly options: MirrorOptions,
-    private readonly log: Logger,
+    private readonly log: MirrorLog,
   ) {
     this.policy = { mapping: { srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip }, ignore: options.srcIgnoreKeysRegex };
     this.indexKey = replicationIndexKey(options.dstPrefix);
     this.metrics = createMirrorMetrics(() => this.lag);
+    this.clusterIndex = new ClusterIndexFollower(src, { everyEvents: reanchorEveryEvents, idleMs: options.idleRenewMs, log, anchor: () => this.next - 1 });
     // Every write in flight may be waiting out a backoff on this signal while
     // the destination is down: that many listeners is expected.
     setMaxListeners(writesInFlight + 16, this.stopping.signal);
@@ -83,9 +85,9 @@ export class MirrorLoop {
       await this.replicate();
     } catch (error) {
       if (!(error instanceof MirrorStoppedError) || !this.stopping.signal.aborted) {
-        const reason = error instanceof Error ? error.message : String(error);
-        this.log.error({ err: describeError(error), appliedIndex: this.pipeline?.appliedIndex }, `mirror stopping: ${reason}`);
-        exit = { code: 1, reason };
+        exit = exitFor(error);
+        this.stopped = exit.stop;
+        this.log.error({ err: describeError(error), appliedIndex: this.pipeline?.appliedIndex }, `mirror stopping: ${exit.reason}`);
       }
     }
     clearInterval(recorder);
@@ -99,12 +101,26 @@ export class MirrorLoop {
     const start = this.options.reload ? await this.resync('reload') : await this.resume();
     this.log.info({ index: start, indexKey: this.indexKey }, 'starting replication');
     this.next = start + 1;
+    const stopFollowing = new AbortController();
+    const following = this.clusterIndex.run(AbortSignal.any([this.halt.signal, stopFollowing.signal]));
+    try {
+      await this.follow();
+    } finally {
+      stopFollowing.abort();
+      await following;
+    }
+  }
+
+  private async follow(): Promise<void> {
     const backoff = new Backoff();
     while (!this.halt.signal.aborted) {
       try {
-        const round = await watchOnce(this.src, this.options.srcPrefix, this.next, this.mode, this.options.idleRenewMs, this.halt.signal, this.handlers);
+        const renew = this.clusterIndex.nextRound();
+        const round = await watchOnce(this.src, this.options.srcPrefix, { waitIndex: this.next, mode: this.mode, idleMs: this.options.idleRenewMs, signal: this.halt.signal, renew }, this.handlers);
+        if (renew.aborted) this.log.debug({ from: this.next, next: round.next, sourceIndex: this.sourceIndex }, 'watch re-anchored: the source cluster moved far beyond the prefix');
         this.next = Math.max(this.next, round.next);
         this.mode = round.mode;
+        this.clusterIndex.anchorMoved();
         backoff.reset();
       } catch (error) {
         if (this.pipelineFailure !== undefined) throw this.pipelineFailure;
@@ -116,7 +132,7 @@ export class MirrorLoop {
         if (!isTransient(error)) throw error;
         this.mode = 'poll';
         const ms = await backoff.wait(this.stopping.signal).catch(() => 0);
-        this.log.warn({ err: describeError(error), waitIndex: this.next, retryInMs: ms }, 'source watch failed, retrying');
+        logRetry(this.log, error, { waitIndex: this.next, retryInMs: ms }, 'source watch failed, retrying');
       }
     }
     if (this.pipelineFailure !== undefined) throw this.pipelineFailure;
@@ -138,15 +154,20 @@ export class MirrorLoop {
       this.noteSource(index);
       if (index < this.next) return;
       this.next = index + 1;
+      this.clusterIndex.anchorMoved();
       await this.pipeline?.push(this.planned(raw, index));
     },
     onQuiet: async (index) => {
       this.noteSource(index);
       if (index < this.next) return;
       this.next = index + 1;
+      this.clusterIndex.anchorMoved();
       await this.pipeline?.push({ index });
     },
-    onContact: (index) => this.noteSource(index),
+    onContact: (index) => {
+      this.noteSource(index);
+      this.clusterIndex.noteIndex(index);
+    },
   };
 
   /** One event as a pipeline item: nothing to write (it still advances the index), or its one write. */
@@ -184,6 +205,7 @@ export class MirrorLoop {
     this.log.warn({ waitIndex: cleared.waitIndex, sourceIndex: cleared.wire.index }, 'source history cleared: resyncing');
     this.next = (await this.resync('index_cleared')) + 1;
     this.mode = 'poll';
+    this.clusterIndex.anchorMoved();
   }
 
   /** Snapshot the source, apply only the differences, record the snapshot's index; returns it. */

@@ -1,7 +1,7 @@
 // Runs a resync against real clusters: snapshot the source prefix, read the
 // destination subtree, diff (resync.ts) and apply the differences phase by
 // phase with bounded concurrency.
-import type { Logger } from 'pino';
+import type { MirrorLog } from './log.js';
 import { EtcdApiError, type EtcdClient } from './etcd/client.js';
 import { EtcdErrorCode } from './etcd/wire-error.js';
 import { joinKey } from './etcd/keys.js';
@@ -21,7 +21,7 @@ export async function resyncOnce(
   dst: EtcdClient,
   mapping: KeyMapping,
   ignore: RegExp | undefined,
-  log: Logger,
+  log: MirrorLog,
 ): Promise<ResyncResult> {
   const source = await snapshot(src, mapping.srcPrefix);
   const dstRoot = destinationRoot(mapping);

@@ -14,8 +14,8 @@
 // - a watch that registered live and then stays quiet proves nothing under
 //   the prefix happened in [waitIndex, X-Etcd-Index], so the index may advance
 //   to X-Etcd-Index (this is what prevents the 2024-02-28 incident).
-import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { EtcdApiError, EtcdRequestError, describeError, etcdIndexHeader, keyPath, type EtcdClient } from './etcd/client.js';
+import { bodyText, type HttpAnswer } from './etcd/http.js';
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './etcd/wire-error.js';
 import { parseEventBody, type EtcdNode, type RawEvent } from './etcd/types.js';
 
@@ -48,43 +48,75 @@ export interface WatchRound {
   mode: WatchMode;
 }
 
+export interface WatchRequestOptions {
+  readonly waitIndex: number;
+  readonly mode: WatchMode;
+  /** Silence after which the watch is renewed (--idle-renew-ms); also its liveness bound. */
+  readonly idleMs: number;
+  /** Aborted: stop at once. */
+  readonly signal: AbortSignal;
+  /**
+   * Aborted: renew as soon as the watch has proven a quiet stretch (the
+   * source cluster's index moved far since this watch's start: cluster-index.ts).
+   */
+  readonly renew?: AbortSignal;
+}
+
+/**
+ * A history event is written right after the watch's headers, in the same
+ * handler (etcd's handleKeyWatch), so headers followed by this much silence
+ * mean the watch registered live. An early renewal waits for it.
+ */
+export const renewalSettleMs = 50;
+
 /**
  * One watch request from `waitIndex`. Resolves with where to continue, throws
  * IndexClearedError, EtcdApiError or EtcdRequestError (transient).
  */
-export async function watchOnce(
-  client: EtcdClient,
-  prefix: string,
-  waitIndex: number,
-  mode: WatchMode,
-  idleMs: number,
-  signal: AbortSignal,
-  handlers: WatchHandlers,
-): Promise<WatchRound> {
+export async function watchOnce(client: EtcdClient, prefix: string, request: WatchRequestOptions, handlers: WatchHandlers): Promise<WatchRound> {
+  const { waitIndex, mode, idleMs, signal } = request;
   const abort = new AbortController();
   const onOuterAbort = (): void => abort.abort();
   signal.addEventListener('abort', onOuterAbort, { once: true });
-  let idleFired = false;
+  let renewing = false;
   let timer: NodeJS.Timeout | undefined;
-  // Liveness bound: no byte for idleMs → abort. Covers both the idle renewal
+  let settleTimer: NodeJS.Timeout | undefined;
+  /** When the last byte (or the headers) arrived, while no event is half read; undefined otherwise. */
+  let quietSince: number | undefined;
+  const renewNow = (): void => {
+    renewing = true;
+    abort.abort();
+  };
+  // Liveness bound: no byte for idleMs → renew. Covers both the idle renewal
   // and a connection that died without an error reaching us (research §8).
   const arm = (): void => {
     if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => {
-      idleFired = true;
-      abort.abort();
-    }, idleMs);
+    timer = setTimeout(renewNow, idleMs);
+  };
+  const renewEarly = (): void => {
+    clearTimeout(settleTimer);
+    if (request.renew?.aborted !== true || quietSince === undefined) return;
+    const wait = quietSince + renewalSettleMs - Date.now();
+    if (wait <= 0) renewNow();
+    else settleTimer = setTimeout(renewEarly, wait);
+  };
+  request.renew?.addEventListener('abort', renewEarly, { once: true });
+  const quiet = (since: number | undefined): void => {
+    quietSince = since;
+    renewEarly();
   };
   arm();
-  let response: Dispatcher.ResponseData;
+  let response: HttpAnswer;
   const path = keyPath(prefix);
   try {
-    // Our own idle timer is the bound; undici's timeout is a backstop.
+    // Our own idle timer is the bound; the headers timeout is a backstop.
     response = await client.openWatch(prefix, { waitIndex, recursive: true, stream: mode === 'stream', signal: abort.signal, timeoutMs: idleMs + 5_000 });
   } catch (error) {
     clearTimeout(timer);
     signal.removeEventListener('abort', onOuterAbort);
-    if (idleFired) throw new EtcdRequestError(`watch ${path}: no response headers within ${idleMs} ms`);
+    request.renew?.removeEventListener('abort', renewEarly);
+    if (renewing) throw new EtcdRequestError(`watch ${path}: no response headers within ${idleMs} ms`);
+    if (error instanceof EtcdRequestError) throw error;
     throw new EtcdRequestError(`watch ${path}: ${describeError(error)}`, { cause: error });
   }
   const headerIndex = etcdIndexHeader(response.headers);
@@ -105,7 +137,7 @@ export async function watchOnce(
   };
   try {
     if (response.statusCode !== 200) {
-      const text = await response.body.text();
+      const text = await bodyText(response.body, idleMs);
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -119,8 +151,10 @@ export async function watchOnce(
       throw new EtcdRequestError(`watch ${path}: HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
     }
     arm();
+    quiet(Date.now());
     for await (const chunk of response.body) {
       arm();
+      quiet(undefined);
       handlers.onContact(undefined);
       buffered += (chunk as Buffer).toString('utf8');
       let newline = buffered.indexOf('\n');
@@ -141,6 +175,7 @@ export async function watchOnce(
           return { next: index + 1, mode: 'poll' };
         }
       }
+      if (buffered.trim() === '') quiet(Date.now());
     }
     const rest = buffered.trim();
     if (rest !== '') {
@@ -153,23 +188,20 @@ export async function watchOnce(
   } catch (error) {
     if (handlerFailed) throw error;
     if (error instanceof IndexClearedError || error instanceof EtcdApiError || error instanceof EtcdRequestError) throw error;
-    if (!idleFired || signal.aborted) {
-      if (signal.aborted) return { next: lastIndex === undefined ? waitIndex : lastIndex + 1, mode };
-      throw new EtcdRequestError(`watch ${path}: ${describeError(error)}`, { cause: error });
-    }
-    if (!(error instanceof undiciErrors.RequestAbortedError) && (error as { name?: unknown }).name !== 'AbortError') {
-      throw new EtcdRequestError(`watch ${path}: ${describeError(error)}`, { cause: error });
-    }
-    // Idle renewal: fall through.
+    if (signal.aborted) return { next: lastIndex === undefined ? waitIndex : lastIndex + 1, mode };
+    // Our own renewal ended the body (whatever error that surfaced as): fall through.
+    if (!renewing) throw new EtcdRequestError(`watch ${path}: ${describeError(error)}`, { cause: error });
   } finally {
     clearTimeout(timer);
+    clearTimeout(settleTimer);
     signal.removeEventListener('abort', onOuterAbort);
+    request.renew?.removeEventListener('abort', renewEarly);
   }
   if (lastIndex !== undefined) {
     // After a live event we are caught up: stream from here on.
     return { next: lastIndex + 1, mode: historyHit ? 'poll' : 'stream' };
   }
-  // No event at all (idle renewal, or etcd closed the watch with an empty
+  // No event at all (a renewal, or etcd closed the watch with an empty
   // 200): the watch registered live, so nothing happened up to X-Etcd-Index.
   if (headerIndex !== undefined && headerIndex >= waitIndex) {
     await handlers.onQuiet(headerIndex);

@@ -1,14 +1,54 @@
-// etcdmirror's status endpoints: GET /lag (a plain number) and GET /metrics.
+// The mirror's status port: etcdmirror's GET /lag (a plain number) and
+// GET /metrics, and GET /status, everything `etcd-warden mirror-status`
+// shows as one JSON object, including why a stopped mirror stopped.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MirrorMetrics } from './metrics.js';
+import type { MirrorApi, MirrorMetrics, MirrorState } from './metrics.js';
+import type { MirrorStop } from './stop.js';
+
+export interface MirrorStatusReport {
+  readonly api: MirrorApi;
+  readonly state: MirrorState;
+  readonly lag: number;
+  readonly lastReplicatedIndex: number;
+  readonly sourceIndex: number;
+  readonly secondsSinceSourceContact: number;
+  readonly resyncs: Readonly<Record<string, number>>;
+  readonly strictFailures: number;
+  readonly replicatedEvents: number;
+  readonly stop?: MirrorStop;
+}
+
+export interface StatusSource {
+  readonly api: MirrorApi;
+  readonly metrics: MirrorMetrics;
+  lag(): number;
+  stop(): MirrorStop | undefined;
+}
+
+export function statusReport(source: StatusSource): MirrorStatusReport {
+  const { metrics } = source;
+  const stop = source.stop();
+  return {
+    api: source.api,
+    state: metrics.state,
+    lag: source.lag(),
+    lastReplicatedIndex: metrics.lastReplicatedIndex.value(),
+    sourceIndex: metrics.sourceIndex.value(),
+    secondsSinceSourceContact: Math.round(metrics.secondsSinceSourceContact * 10) / 10,
+    resyncs: { index_cleared: metrics.resyncs.value({ reason: 'index_cleared' }), reload: metrics.resyncs.value({ reason: 'reload' }) },
+    strictFailures: metrics.strictFailures.value(),
+    replicatedEvents: metrics.replicatedEvents.value(),
+    ...(stop === undefined ? {} : { stop }),
+  };
+}
 
 export interface StatusServer {
   port: number;
   close(): Promise<void>;
 }
 
-export async function startStatusServer(host: string, port: number, metrics: MirrorMetrics, lag: () => number): Promise<StatusServer> {
+export async function startStatusServer(host: string, port: number, source: StatusSource): Promise<StatusServer> {
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -16,14 +56,15 @@ export async function startStatusServer(host: string, port: number, metrics: Mir
       return;
     }
     if (path === '/lag') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end(String(lag()));
+      response.writeHead(200, { 'content-type': 'text/plain' }).end(String(source.lag()));
+      return;
+    }
+    if (path === '/status') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(statusReport(source)) + '\n');
       return;
     }
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(String(error)),
-      );
+      response.writeHead(200, { 'content-type': source.metrics.registry.contentType }).end(source.metrics.registry.text());
       return;
     }
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

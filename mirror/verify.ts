@@ -74,11 +74,16 @@ function sameTree(a: FlatTree, b: FlatTree): boolean {
   return true;
 }
 
+/**
+ * Until the replica's index reaches `index`, or `waitMs` passes. No index yet
+ * is waited for too: a mirror started with --reload writes its first one
+ * only after copying the prefix (comparing at once found an empty replica).
+ */
 async function waitForIndex(dst: EtcdClient, dstPrefix: string, index: number, waitMs: number): Promise<number | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const replicated = await readReplicationIndex(dst, dstPrefix);
-    if (replicated === undefined || replicated >= index || Date.now() >= deadline) return replicated;
+    if ((replicated !== undefined && replicated >= index) || Date.now() >= deadline) return replicated;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -92,7 +97,7 @@ export async function verifyReplica(src: EtcdClient, dst: EtcdClient, options: V
     const notes: string[] = [];
     const before = await sourceTree(src, options.mapping, exclude);
     const replicated = await waitForIndex(dst, options.mapping.dstPrefix, before.index, options.waitMs);
-    if (replicated === undefined) notes.push(`the replica has no replication index at ${indexKey}: compared as it is`);
+    if (replicated === undefined) notes.push(`the replica has no replication index at ${indexKey} after ${options.waitMs} ms: compared as it is`);
     else if (replicated < before.index) {
       notes.push(`the replica's replication index ${replicated} had not reached the source snapshot's ${before.index} after ${options.waitMs} ms: is the mirror running?`);
     }

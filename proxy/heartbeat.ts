@@ -33,7 +33,8 @@ export class Heartbeat {
     private readonly log: Logger,
     private readonly observer: HeartbeatObserver,
   ) {
-    this.etcd = new EtcdClient(upstream.origin.origin, { connections: 1, timeoutMs: upstream.requestTimeoutMs, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) });
+    const tls = upstream.ca === undefined ? {} : { tls: { ca: { path: 'upstreamCa', pem: upstream.ca, setting: 'the config\'s' } } };
+    this.etcd = new EtcdClient(upstream.origin.origin, { connections: 1, timeoutMs: upstream.requestTimeoutMs, ...tls });
     this.done = role === 'writer' ? this.write() : this.follow();
   }
 

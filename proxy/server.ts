@@ -158,7 +158,7 @@ export class ProxyServer {
     // Closes idle HTTP/1.1 connections (the server itself never listened: its callback says so, at once).
     const closing = new Promise<void>((resolve) => this.http1.close(() => resolve()));
     const stopping = 'the proxy is stopping, as a stopping etcd ends it';
-    this.watches.cutAll();
+    const watchesClosed = this.watches.cutAll();
     this.v3.cutStreams(stopping);
     this.port.closeSessions();
     const grace = this.currentRuntime.timeouts.shutdownGraceMs;
@@ -166,7 +166,7 @@ export class ProxyServer {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), grace);
     });
-    const result = await Promise.race([Promise.all([allClosed, closing]).then(() => 'closed' as const), timedOut]);
+    const result = await Promise.race([Promise.all([allClosed, closing, watchesClosed]).then(() => 'closed' as const), timedOut]);
     clearTimeout(timer);
     if (result === 'timeout') {
       this.deps.log.warn({ graceMs: grace }, 'requests still running after the shutdown grace period; closing their connections');

@@ -32,11 +32,20 @@ export class OpenWatches {
     client.once('close', () => this.open.delete(entry));
   }
 
-  /** Closes every open watch's connection mid-response, as a stopping etcd does; its upstream request stops with it (forward.ts). */
-  cutAll(): void {
+  /**
+   * Closes every open watch's connection mid-response, as a stopping etcd
+   * does; its upstream request stops with it (forward.ts). Resolves once each
+   * response has closed, so its access line is written before the process
+   * flushes its log and exits.
+   */
+  cutAll(): Promise<void> {
+    const closed: Promise<void>[] = [];
     for (const { client, access } of this.open) {
       access.reason = 'watch cut by shutdown, as a stopping etcd cuts it';
+      // Still in the set: its 'close' has not fired yet.
+      closed.push(new Promise((resolve) => client.once('close', () => resolve())));
       client.destroy();
     }
+    return Promise.all(closed).then(() => undefined);
   }
 }

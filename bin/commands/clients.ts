@@ -1,19 +1,19 @@
 // `etcd-warden clients --metrics URL [--json]`: who is still using this etcd
 // member through the proxy, read from the proxy's /clients endpoint.
 import type { ClientsReport } from '../../proxy/clients.js';
-import { runCommand, switchFlag, urlFlag, UsageError, type CommandIo } from './flags.js';
+import { runCommand, switchFlag, tlsFlags, tlsMaterial, urlFlag, UsageError, type CommandIo } from './flags.js';
 import { createProber, jsonBody } from './probe.js';
 
-const clientsUsage = 'usage: etcd-warden clients --metrics http://127.0.0.1:9181 [--json]';
+const clientsUsage = 'usage: etcd-warden clients --metrics http://127.0.0.1:9181 [--json] [--ca-file F] [--cert-file F --key-file F]';
 
-const clientsFlags = { metrics: urlFlag('--metrics'), json: switchFlag('--json') };
+const clientsFlags = { ...tlsFlags, metrics: urlFlag('--metrics'), json: switchFlag('--json') };
 
 export function clientsCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   return runCommand(argv, { name: 'clients', usage: clientsUsage, flags: clientsFlags, usageExitCode: 2 }, io, async ({ flags, positional }) => {
     if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0] ?? ''}`);
     if (flags.metrics === undefined) throw new UsageError('--metrics is required');
     const base = flags.metrics;
-    const prober = createProber();
+    const prober = createProber({ tls: await tlsMaterial(flags) });
     let report: ClientsReport;
     try {
       const answer = await prober.get(new URL('/clients', base).toString());

@@ -6,8 +6,9 @@
 // A command declares its flags as a FlagSet (an object of Flag values);
 // sets are plain objects, so flags shared by several commands are declared
 // once and spread in (`{ ...mirrorMappingFlags, json: switchFlag('--json') }`),
-// as a family such as `--ca-file` with its `--src-`/`--dst-` forms would be.
+// as the TLS family below is.
 import { normalizePrefix } from '../../mirror/etcd/keys.js';
+import { readTlsMaterial, TlsFileError, type TlsMaterial, type TlsPaths } from '../../mirror/etcd/tls.js';
 
 /** The command line is wrong: printed with the command's usage, exit 2 (or 3). */
 export class UsageError extends Error {
@@ -137,6 +138,66 @@ export function httpUrl(url: string, name: string): string {
   }
   if (protocol !== 'http:' && protocol !== 'https:') throw new UsageError(`${name} must be an http(s) URL`);
   return url;
+}
+
+/**
+ * TLS for an https etcd (or proxy) with a private CA or that wants a client
+ * certificate, for every command that talks to one. Commands with one kind
+ * of peer take these; see sideTlsFlags for the mirror's two sides.
+ */
+export const tlsFlags = {
+  caFile: textFlag('--ca-file'),
+  certFile: textFlag('--cert-file'),
+  keyFile: textFlag('--key-file'),
+};
+
+/** The same family per side: the plain form applies to both, a --src-/--dst- form to one and wins over it. */
+export const sideTlsFlags = {
+  ...tlsFlags,
+  srcCaFile: textFlag('--src-ca-file'),
+  srcCertFile: textFlag('--src-cert-file'),
+  srcKeyFile: textFlag('--src-key-file'),
+  dstCaFile: textFlag('--dst-ca-file'),
+  dstCertFile: textFlag('--dst-cert-file'),
+  dstKeyFile: textFlag('--dst-key-file'),
+};
+
+type FilePicks = readonly [given: string | undefined, flag: string][];
+
+/** The first given path of each file, with the flag it came from. */
+function tlsPaths(ca: FilePicks, cert: FilePicks, key: FilePicks): TlsPaths | undefined {
+  const pick = (choices: FilePicks): TlsPaths['ca'] => {
+    const found = choices.find(([given]) => given !== undefined);
+    return found?.[0] === undefined ? undefined : { path: found[0], setting: found[1] };
+  };
+  const paths = { ca: pick(ca), cert: pick(cert), key: pick(key) };
+  return paths.ca === undefined && paths.cert === undefined && paths.key === undefined ? undefined : paths;
+}
+
+async function readGiven(paths: TlsPaths | undefined): Promise<TlsMaterial | undefined> {
+  if (paths === undefined) return undefined;
+  try {
+    return await readTlsMaterial(paths);
+  } catch (error) {
+    if (error instanceof TlsFileError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Reads the files tlsFlags name, once. Throws UsageError naming the flag and the file. */
+export function tlsMaterial(flags: FlagValues<typeof tlsFlags>): Promise<TlsMaterial | undefined> {
+  return readGiven(tlsPaths([[flags.caFile, '--ca-file']], [[flags.certFile, '--cert-file']], [[flags.keyFile, '--key-file']]));
+}
+
+/** Reads the files sideTlsFlags name, once, per side. Throws UsageError naming the flag and the file. */
+export async function sideTlsMaterial(flags: FlagValues<typeof sideTlsFlags>): Promise<{ src?: TlsMaterial; dst?: TlsMaterial }> {
+  const side = (prefix: 'src' | 'dst', ca: string | undefined, cert: string | undefined, key: string | undefined): TlsPaths | undefined =>
+    tlsPaths([[ca, `--${prefix}-ca-file`], [flags.caFile, '--ca-file']], [[cert, `--${prefix}-cert-file`], [flags.certFile, '--cert-file']], [[key, `--${prefix}-key-file`], [flags.keyFile, '--key-file']]);
+  const [src, dst] = await Promise.all([
+    readGiven(side('src', flags.srcCaFile, flags.srcCertFile, flags.srcKeyFile)),
+    readGiven(side('dst', flags.dstCaFile, flags.dstCertFile, flags.dstKeyFile)),
+  ]);
+  return { ...(src === undefined ? {} : { src }), ...(dst === undefined ? {} : { dst }) };
 }
 
 /** Reads argv against a FlagSet; throws UsageError for an unknown flag or a bad value. */

@@ -1,24 +1,26 @@
 // `etcd-warden health`: the cluster check operators type by hand today, as
 // one command with nagios-style exit codes: 0 healthy, 1 degraded, 2 down,
-// 3 the command itself was wrong (usage, unreadable --ca).
-import { readFile } from 'node:fs/promises';
-import { booleanFlag, integerFlag, runCommand, switchFlag, textFlag, urlFlag, urlListFlag, UsageError, type CommandIo } from './flags.js';
+// 3 the command itself was wrong (usage, an unreadable --ca-file).
+import { booleanFlag, integerFlag, runCommand, switchFlag, textFlag, tlsFlags, tlsMaterial, urlFlag, urlListFlag, UsageError, type CommandIo } from './flags.js';
 import { assessHealth, exitCodes, type HealthVerdict } from './health-assess.js';
 import type { ClusterFacts, HealthExpectations } from './health-facts.js';
 import { probeCluster } from './health-probe.js';
 import { createProber } from './probe.js';
 
-export const healthUsage = `usage: etcd-warden health --endpoints URL[,URL...] [--json] [--ca FILE]
+export const healthUsage = `usage: etcd-warden health --endpoints URL[,URL...] [--json] [--ca-file FILE] [--cert-file FILE --key-file FILE]
                           [--proxy-health URL[,URL...]] [--expect-read-only true|false]
                           [--mirror URL] [--max-raft-spread 100] [--max-mirror-lag 100] [--timeout-ms 5000]
   --endpoints       etcd client URLs (direct or through the proxy); every member is found from /v2/members
   --proxy-health    the proxy's metrics address (http://127.0.0.1:9181 or .../healthz), for its read-only state
   --mirror          a mirror's status port (http://127.0.0.1:8000), for its state and lag
+  --ca-file         the CA that signed etcd's (or the proxy's) certificate (--ca is the same); --cert-file/--key-file a client certificate
   exit 0 healthy, 1 degraded, 2 down, 3 usage error`;
 
 const healthFlags = {
   endpoints: urlListFlag('--endpoints'),
-  ca: textFlag('--ca'),
+  ...tlsFlags,
+  // --ca was health's own spelling before the TLS family: kept as an alias.
+  caFile: textFlag('--ca-file', '--ca'),
   proxyHealth: urlListFlag('--proxy-health').or([]),
   expectReadOnly: booleanFlag('--expect-read-only'),
   mirror: urlFlag('--mirror'),
@@ -35,21 +37,14 @@ export function healthCommand(argv: readonly string[], io: CommandIo): Promise<n
     // The read-only switch lives in the proxy, not in etcd: without the
     // proxy's address there is nothing to check it against.
     if (flags.expectReadOnly !== undefined && flags.proxyHealth.length === 0) throw new UsageError('--expect-read-only needs --proxy-health (the proxy\'s metrics address)');
-    let ca: Buffer | undefined;
-    if (flags.ca !== undefined) {
-      try {
-        ca = await readFile(flags.ca);
-      } catch (error) {
-        throw new UsageError(`--ca: cannot read ${flags.ca}: ${(error as Error).message}`);
-      }
-    }
+    const tls = await tlsMaterial(flags);
 
     const expectations: HealthExpectations = {
       maxRaftSpread: flags.maxRaftSpread,
       maxMirrorLag: flags.maxMirrorLag,
       ...(flags.expectReadOnly === undefined ? {} : { readOnly: flags.expectReadOnly }),
     };
-    const prober = createProber({ timeoutMs: flags.timeoutMs, ...(ca === undefined ? {} : { ca }) });
+    const prober = createProber({ timeoutMs: flags.timeoutMs, tls });
     let facts: ClusterFacts;
     try {
       facts = await probeCluster(prober, { endpoints: flags.endpoints, proxies: flags.proxyHealth, ...(flags.mirror === undefined ? {} : { mirror: flags.mirror }) });

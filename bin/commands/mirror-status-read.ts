@@ -1,67 +1,80 @@
-// What a running mirror says about itself: /lag and the metrics behind it,
-// read over its status port. Shared by `mirror-status`, `health --mirror` and
+// What a running mirror says about itself: GET /status on its status port
+// (mirror/status.ts), the same for the v2 mirror, the v3 mirror and the
+// v2 → v3 migration. Shared by `mirror-status`, `health --mirror` and
 // `switchover --mirror`.
-import { parsePrometheusText, sampleValue } from './prometheus-text.js';
-import type { Prober } from './probe.js';
+import type { MirrorStop } from '../../mirror/stop.js';
+import { jsonBody, type Prober } from './probe.js';
 
 export type ReportedState = 'replicating' | 'resyncing' | 'stopped' | 'unknown';
 
 export interface MirrorStatus {
   readonly url: string;
+  /** v2, v3 or v2-to-v3. */
+  readonly api?: string;
   readonly lag: number;
   readonly state: ReportedState;
+  /** The source index (v2 sources) or revision (v3) up to which everything is in the replica. */
   readonly lastReplicatedIndex: number | undefined;
   readonly sourceIndex: number | undefined;
   readonly secondsSinceSourceContact: number | undefined;
   readonly resyncs: Readonly<Record<string, number>>;
   readonly strictFailures: number | undefined;
   readonly replicatedEvents: number | undefined;
+  /** Why a stopped mirror stopped (the key, both values, the index). */
+  readonly stop?: MirrorStop;
 }
 
 /** Seconds without hearing from the source after which a mirror is not "fine" (idle watches renew every 10 s). */
 export const sourceContactLimitSeconds = 60;
 
-/** A status URL may be given as the base (http://host:8000) or as its /lag or /metrics page. */
+/** A status URL may be given as the base (http://host:8000) or as one of its pages (/lag, /metrics, /status). */
 export function mirrorBaseUrl(url: string): string {
   const parsed = new URL(url);
-  parsed.pathname = parsed.pathname.replace(/\/(lag|metrics)\/?$/, '/').replace(/\/+$/, '');
+  parsed.pathname = parsed.pathname.replace(/\/(lag|metrics|status)\/?$/, '/').replace(/\/+$/, '');
   parsed.search = '';
   return parsed.toString().replace(/\/$/, '');
 }
 
+const optionalNumber = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+function isStop(value: unknown): value is MirrorStop {
+  return typeof value === 'object' && value !== null && typeof (value as { reason?: unknown }).reason === 'string';
+}
+
 export async function readMirrorStatus(prober: Prober, url: string): Promise<MirrorStatus> {
   const base = mirrorBaseUrl(url);
-  const lagAnswer = await prober.get(`${base}/lag`);
-  const lag = Number(lagAnswer.body.trim());
-  if (lagAnswer.status !== 200 || !Number.isFinite(lag)) {
-    throw new Error(`${base}/lag answered HTTP ${lagAnswer.status} ${JSON.stringify(lagAnswer.body.slice(0, 100))}, not a number: is this a mirror's status port?`);
+  const answer = await prober.get(`${base}/status`);
+  const body = jsonBody(answer);
+  const report = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : undefined;
+  const lag = optionalNumber(report?.lag);
+  if (answer.status !== 200 || report === undefined || lag === undefined) {
+    throw new Error(`${base}/status answered HTTP ${answer.status} ${JSON.stringify(answer.body.slice(0, 100))}, not a mirror's status: is this an etcd-warden mirror's status port?`);
   }
-  const metricsAnswer = await prober.get(`${base}/metrics`);
-  const samples = metricsAnswer.status === 200 ? parsePrometheusText(metricsAnswer.body) : [];
   const states: ReportedState[] = ['replicating', 'resyncing', 'stopped'];
-  const state = states.find((name) => sampleValue(samples, 'etcd_warden_mirror_state', { state: name }) === 1) ?? 'unknown';
   const resyncs: Record<string, number> = {};
-  for (const sample of samples) {
-    if (sample.name === 'etcd_warden_mirror_resyncs_total' && sample.labels.reason !== undefined) resyncs[sample.labels.reason] = sample.value;
+  if (typeof report.resyncs === 'object' && report.resyncs !== null) {
+    for (const [reason, count] of Object.entries(report.resyncs)) if (typeof count === 'number') resyncs[reason] = count;
   }
   return {
     url: base,
+    ...(typeof report.api === 'string' ? { api: report.api } : {}),
     lag,
-    state,
-    lastReplicatedIndex: sampleValue(samples, 'etcd_warden_mirror_last_replicated_index'),
-    sourceIndex: sampleValue(samples, 'etcd_warden_mirror_source_index'),
-    secondsSinceSourceContact: sampleValue(samples, 'etcd_warden_mirror_seconds_since_source_contact'),
+    state: states.find((state) => state === report.state) ?? 'unknown',
+    lastReplicatedIndex: optionalNumber(report.lastReplicatedIndex),
+    sourceIndex: optionalNumber(report.sourceIndex),
+    secondsSinceSourceContact: optionalNumber(report.secondsSinceSourceContact),
     resyncs,
-    strictFailures: sampleValue(samples, 'etcd_warden_mirror_strict_failures_total'),
-    replicatedEvents: sampleValue(samples, 'etcdmirror_replicated_events_total'),
+    strictFailures: optionalNumber(report.strictFailures),
+    replicatedEvents: optionalNumber(report.replicatedEvents),
+    ...(isStop(report.stop) ? { stop: report.stop } : {}),
   };
 }
 
-/** Why a mirror is not fine, or nothing; `maxLag` in etcd indexes. */
+/** Why a mirror is not fine, or nothing; `maxLag` in etcd indexes (revisions for v3). */
 export function mirrorProblems(status: MirrorStatus, maxLag: number): string[] {
   const problems: string[] = [];
-  if (status.state !== 'replicating') problems.push(`mirror ${status.url} is ${status.state}, not replicating`);
-  if (status.lag > maxLag) problems.push(`mirror ${status.url} lags ${status.lag} indexes behind its source (limit ${maxLag})`);
+  if (status.state !== 'replicating') problems.push(`mirror ${status.url} is ${status.state}, not replicating${status.stop === undefined ? '' : `: ${status.stop.reason}`}`);
+  if (status.lag > maxLag) problems.push(`mirror ${status.url} lags ${status.lag} ${status.api === 'v3' ? 'revisions' : 'indexes'} behind its source (limit ${maxLag})`);
   if (status.secondsSinceSourceContact !== undefined && status.secondsSinceSourceContact > sourceContactLimitSeconds) {
     problems.push(`mirror ${status.url} has not heard from its source for ${Math.round(status.secondsSinceSourceContact)} s`);
   }

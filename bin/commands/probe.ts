@@ -1,8 +1,10 @@
-// One GET for the operator commands, with a finite timeout and an optional CA
-// (health checks run from hosts whose trust store may not hold the cluster's
-// CA). Failures are a ProbeError with a code, so a report can say
-// "unreachable" versus "timeout" without parsing messages.
+// One GET for the operator commands, with a finite timeout and the TLS
+// family's material (health checks run from hosts whose trust store may not
+// hold the cluster's CA, and etcd may want a client certificate). Failures
+// are a ProbeError with a code, so a report can say "unreachable" versus
+// "timeout" without parsing messages.
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { certificateProblem, describeCertificateProblem, tlsOptions, type TlsMaterial } from '../../mirror/etcd/tls.js';
 
 export class ProbeError extends Error {
   constructor(
@@ -24,9 +26,9 @@ export interface Prober {
   close(): Promise<void>;
 }
 
-export function createProber(options: { ca?: Buffer; timeoutMs?: number } = {}): Prober {
+export function createProber(options: { tls?: TlsMaterial | undefined; timeoutMs?: number } = {}): Prober {
   const timeoutMs = options.timeoutMs ?? 5_000;
-  const agent = new Agent({ connect: { timeout: timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) } });
+  const agent = new Agent({ connect: { timeout: timeoutMs, ...tlsOptions(options.tls) } });
   return {
     async get(url) {
       const parsed = new URL(url);
@@ -48,8 +50,10 @@ export function createProber(options: { ca?: Buffer; timeoutMs?: number } = {}):
           error instanceof undiciErrors.BodyTimeoutError ||
           error instanceof undiciErrors.ConnectTimeoutError;
         const message = error instanceof Error ? error.message : String(error);
-        const cause = (error as { cause?: { code?: unknown } }).cause?.code;
-        const detail = typeof cause === 'string' ? `${cause}: ${message}` : message;
+        const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+        const code = typeof cause?.code === 'string' ? cause.code : undefined;
+        const certificate = certificateProblem(code, typeof cause?.message === 'string' ? cause.message : message, options.tls);
+        const detail = certificate !== undefined ? describeCertificateProblem(certificate) : code !== undefined ? `${code}: ${message}` : message;
         throw new ProbeError(timedOut ? 'ETCD_WARDEN_PROBE_TIMEOUT' : 'ETCD_WARDEN_PROBE_UNREACHABLE', detail);
       }
     },

@@ -8,8 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { recordingSource } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
-import type { LogLevel, MirrorSection } from '../../config/schema.js';
-import type { Validation } from '../../config/schema.js';
+import type { MirrorSection, Validation } from '../../config/schema.js';
 import { startBundledMirror } from '../../mirror/bundled.js';
 import { mirrorDefaults, type MirrorOptions } from '../../mirror/options.js';
 import { FailedAuthLimiter } from '../../proxy/auth/failure-limiter.js';
@@ -71,7 +70,7 @@ async function runProxy(loaded: LoadedConfig, wire: ConfigOnTheWire): Promise<nu
   });
   if (metricsServer !== undefined) log.info({ address: `${config.metrics?.host}:${metricsServer.port}` }, 'metrics listening');
 
-  const mirror = config.mirror === undefined ? undefined : startBundledMirror(bundledMirrorOptions(config.mirror, config.upstream, config.logLevel), log);
+  const mirror = config.mirror === undefined ? undefined : startBundledMirror(bundledMirrorOptions(config.mirror, loaded), log);
 
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -111,11 +110,19 @@ async function runProxy(loaded: LoadedConfig, wire: ConfigOnTheWire): Promise<nu
   });
 }
 
-/** The bundled mirror writes straight to the local etcd (the upstream), not through the proxy's read-only switch. */
-function bundledMirrorOptions(section: MirrorSection, upstream: URL, logLevel: LogLevel): MirrorOptions {
+/**
+ * The bundled mirror writes straight to the local etcd (the upstream), not
+ * through the proxy's read-only switch, trusting the upstream's CA; its source
+ * with the mirror section's TLS files.
+ */
+function bundledMirrorOptions(section: MirrorSection, loaded: LoadedConfig): MirrorOptions {
+  const { upstream, upstreamCa, logLevel } = loaded.config;
+  const dstCa = loaded.upstreamCa === undefined || upstreamCa === undefined ? undefined : { ca: { path: upstreamCa, pem: loaded.upstreamCa, setting: 'upstreamCa' } };
   return {
+    api: section.api,
     src: section.src,
     dst: upstream.origin,
+    tls: { ...(loaded.mirrorSourceTls === undefined ? {} : { src: loaded.mirrorSourceTls }), ...(dstCa === undefined ? {} : { dst: dstCa }) },
     srcPrefix: section.srcPrefix,
     dstPrefix: section.dstPrefix,
     strip: section.strip,

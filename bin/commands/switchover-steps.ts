@@ -6,6 +6,7 @@ import { EtcdApiError, EtcdClient, describeError } from '../../mirror/etcd/clien
 import { EtcdErrorCode } from '../../mirror/etcd/wire-error.js';
 import { replicationIndexKey } from '../../mirror/index-key.js';
 import { joinKey } from '../../mirror/etcd/keys.js';
+import type { TlsMaterial } from '../../mirror/etcd/tls.js';
 import type { KeyMapping } from '../../mirror/key-mapping.js';
 import { redactUrl } from '../../mirror/options.js';
 import { readMirrorStatus } from './mirror-status-read.js';
@@ -26,6 +27,15 @@ export interface SwitchoverOptions {
   readonly mirror?: string;
   readonly timeoutMs: number;
   readonly dryRun: boolean;
+  /** TLS for the old primary (the forward mirror's source) and the new one (its destination). */
+  readonly tls: { readonly src?: TlsMaterial; readonly dst?: TlsMaterial };
+}
+
+/** One prober per kind of peer, each with its TLS: the old primary, the new primary, and the proxies' and mirror's status addresses. */
+export interface SwitchoverProbers {
+  readonly oldPrimary: Prober;
+  readonly newPrimary: Prober;
+  readonly status: Prober;
 }
 
 type Check = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly reason: string };
@@ -34,7 +44,7 @@ const fail = (reason: string): Check => ({ ok: false, reason });
 
 interface Context {
   readonly options: SwitchoverOptions;
-  readonly prober: Prober;
+  readonly probers: SwitchoverProbers;
   readonly oldPrimary: EtcdClient;
   readonly newPrimary: EtcdClient;
   /** The new primary's index at the snapshot that proved both sides equal. */
@@ -51,10 +61,10 @@ async function clusterId(prober: Prober, url: string): Promise<string> {
 }
 
 async function checkClusters(context: Context): Promise<Check> {
-  const { options, prober } = context;
+  const { options, probers } = context;
   let ids: [string, string];
   try {
-    ids = [await clusterId(prober, options.oldPrimary), await clusterId(prober, options.newPrimary)];
+    ids = [await clusterId(probers.oldPrimary, options.oldPrimary), await clusterId(probers.newPrimary, options.newPrimary)];
   } catch (error) {
     return fail(`both clusters must answer: ${describeError(error)}`);
   }
@@ -63,7 +73,7 @@ async function checkClusters(context: Context): Promise<Check> {
 }
 
 async function checkReadOnly(context: Context): Promise<Check> {
-  const { options, prober } = context;
+  const { options, probers: { status: prober } } = context;
   if (options.oldPrimaryProxyHealth.length === 0) {
     // etcd itself has no read-only switch: without the proxy's word the only
     // proof would be a write attempt, which is exactly what must not happen.
@@ -86,7 +96,7 @@ async function checkReadOnly(context: Context): Promise<Check> {
 }
 
 async function checkForwardMirror(context: Context): Promise<Check> {
-  const { options, newPrimary, prober } = context;
+  const { options, newPrimary, probers: { status: prober } } = context;
   const indexKey = replicationIndexKey(options.mapping.dstPrefix);
   let replicated: number | undefined;
   try {
@@ -106,7 +116,7 @@ async function checkForwardMirror(context: Context): Promise<Check> {
 }
 
 async function checkCaughtUp(context: Context): Promise<Check> {
-  const { options, oldPrimary, newPrimary, prober } = context;
+  const { options, oldPrimary, newPrimary, probers: { status: prober } } = context;
   let last: number;
   try {
     last = (await sourceTree(oldPrimary, options.mapping, () => false)).index;
@@ -190,10 +200,11 @@ const steps: ReadonlyArray<{ title: string; run: (context: Context) => Promise<C
 ];
 
 /** 0: done (or a dry run whose every check passed); 1: a step refused (or failed in a dry run). */
-export async function runSwitchover(options: SwitchoverOptions, prober: Prober, out: NodeJS.WritableStream): Promise<number> {
-  const oldPrimary = new EtcdClient(options.oldPrimary, { connections: 2 });
-  const newPrimary = new EtcdClient(options.newPrimary, { connections: 2 });
-  const context: Context = { options, prober, oldPrimary, newPrimary };
+export async function runSwitchover(options: SwitchoverOptions, probers: SwitchoverProbers, out: NodeJS.WritableStream): Promise<number> {
+  const client = (url: string, tls: TlsMaterial | undefined): EtcdClient => new EtcdClient(url, { connections: 2, ...(tls === undefined ? {} : { tls }) });
+  const oldPrimary = client(options.oldPrimary, options.tls.src);
+  const newPrimary = client(options.newPrimary, options.tls.dst);
+  const context: Context = { options, probers, oldPrimary, newPrimary };
   const targets = { oldPrimary: redactUrl(options.oldPrimary), newPrimary: redactUrl(options.newPrimary) };
   out.write(`${options.dryRun ? 'DRY RUN (nothing is written): ' : ''}switchover ${targets.oldPrimary} ${options.mapping.srcPrefix} -> ${targets.newPrimary}\n`);
   let failed = 0;

@@ -1,22 +1,24 @@
 // `etcd-warden switchover ...`: flags → SwitchoverOptions → runSwitchover.
 // Exit 0 done (or a clean dry run), 1 a step refused, 2 usage.
-import { integerFlag, prefixFlag, regexFlag, runCommand, switchFlag, urlFlag, urlListFlag, UsageError, type CommandIo } from './flags.js';
+import { integerFlag, prefixFlag, regexFlag, runCommand, sideTlsFlags, sideTlsMaterial, switchFlag, tlsMaterial, urlFlag, urlListFlag, UsageError, type CommandIo } from './flags.js';
 import { createProber } from './probe.js';
 import { runSwitchover } from './switchover-steps.js';
 
 export const switchoverUsage = `usage: etcd-warden switchover --old-primary URL --new-primary URL --src-prefix P --dst-prefix P [--strip]
                               [--src-ignore-keys-regex RE] [--old-primary-proxy-health URL[,URL...] | --assume-read-only]
-                              [--mirror URL] [--timeout-ms 120000] [--dry-run]
+                              [--mirror URL] [--timeout-ms 120000] [--dry-run] [the TLS files, as the mirror's]
   --old-primary     the old primary's etcd client URL itself (the reverse index is written there; its proxy is read-only)
   --new-primary     the new primary (its etcd or its proxy: only read)
   --src-prefix/--dst-prefix/--strip/--src-ignore-keys-regex   the forward mirror's own flags
   --old-primary-proxy-health   metrics address of every proxy in front of the old primary, to prove it is read-only
   --mirror          the forward mirror's status port, to check its state and lag too
+  --ca-file/--cert-file/--key-file   TLS for every peer; --src-… for the old primary and --dst-… for the new one win
   exit 0 done, 1 a step refused (the reason is printed), 2 usage`;
 
 // No defaults for the prefixes: a switchover with etcdmirror's default
 // /replica prefix by accident would verify and record the wrong subtree.
 const switchoverFlags = {
+  ...sideTlsFlags,
   oldPrimary: urlFlag('--old-primary'),
   newPrimary: urlFlag('--new-primary'),
   srcPrefix: prefixFlag('--src-prefix'),
@@ -40,10 +42,13 @@ export function switchoverCommand(argv: readonly string[], io: CommandIo): Promi
     if (dstPrefix === undefined) throw new UsageError('--dst-prefix is required: an absolute key path such as /conftool');
     if (flags.oldPrimaryProxyHealth.length > 0 && flags.assumeReadOnly) throw new UsageError('give either --old-primary-proxy-health or --assume-read-only, not both');
 
-    const prober = createProber();
+    // The old primary is the forward mirror's source, the new one its destination.
+    const tls = await sideTlsMaterial(flags);
+    const probers = { oldPrimary: createProber({ tls: tls.src }), newPrimary: createProber({ tls: tls.dst }), status: createProber({ tls: await tlsMaterial(flags) }) };
     try {
       return await runSwitchover(
         {
+          tls,
           oldPrimary,
           newPrimary,
           mapping: { srcPrefix, dstPrefix, strip: flags.strip },
@@ -54,11 +59,11 @@ export function switchoverCommand(argv: readonly string[], io: CommandIo): Promi
           ...(ignore === undefined ? {} : { ignore }),
           ...(mirror === undefined ? {} : { mirror }),
         },
-        prober,
+        probers,
         io.out,
       );
     } finally {
-      await prober.close();
+      await Promise.all(Object.values(probers).map((prober) => prober.close()));
     }
   });
 }

@@ -1,15 +1,29 @@
-// A small typed etcd v2 keys client on undici, shared by the mirror's source
-// and destination sides, the proxy's heartbeat and the operator commands.
-// Ordinary requests have finite timeouts; a long-poll wait has none on its
-// body, and the mirror's streaming watch (source.ts) brings its own liveness
-// bound.
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+// A small typed etcd v2 keys client on node:http (http.ts), shared by the
+// mirror's source and destination sides, the proxy's heartbeat and the
+// operator commands. Ordinary requests have finite timeouts; a long-poll wait
+// has none on its body, and the mirror's streaming watch (source.ts) brings
+// its own liveness bound.
+import type { IncomingHttpHeaders } from 'node:http';
+import { bodyText, HttpOrigin, TransportError, type HttpAnswer } from './http.js';
+import { certificateProblem, describeCertificateProblem, type CertificateProblem, type TlsMaterial } from './tls.js';
 import { EtcdErrorCode, isEtcdWireError, type EtcdWireError } from './wire-error.js';
 import type { EtcdNode } from './types.js';
 
 export class EtcdRequestError extends Error {
-  readonly code = 'ETCD_WARDEN_REQUEST';
+  readonly code: string = 'ETCD_WARDEN_REQUEST';
   constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A connection failed on a certificate (ours or the server's): retried like any connection failure, but logged once. */
+export class EtcdCertificateError extends EtcdRequestError {
+  override readonly code = 'ETCD_WARDEN_CERTIFICATE';
+  constructor(
+    message: string,
+    readonly certificate: CertificateProblem,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -42,8 +56,13 @@ export interface EtcdClientOptions {
   connections?: number;
   /** Bound on an ordinary request's headers and body. */
   timeoutMs?: number;
-  /** CA bundle to verify an https etcd with. */
-  ca?: Buffer;
+  /** CA, client certificate and key for an https etcd (default: the system's CAs, no client certificate). */
+  tls?: TlsMaterial;
+  /**
+   * Told when connections start failing on a certificate (with the problem)
+   * and when they work again (undefined): once per change, not per retry.
+   */
+  onCertificateProblem?: (problem: CertificateProblem | undefined) => void;
 }
 
 export interface WatchRequest {
@@ -52,11 +71,11 @@ export interface WatchRequest {
   /** etcd's stream=true: one response carrying event after event. */
   readonly stream?: boolean;
   readonly signal: AbortSignal;
-  /** Backstop on headers and on the gap between body bytes. */
+  /** Bound on the wait for the response's headers. */
   readonly timeoutMs: number;
 }
 
-export function etcdIndexHeader(headers: Dispatcher.ResponseData['headers']): number | undefined {
+export function etcdIndexHeader(headers: IncomingHttpHeaders): number | undefined {
   const raw = headers['x-etcd-index'];
   const value = Number(Array.isArray(raw) ? raw[0] : raw);
   return Number.isFinite(value) && value > 0 ? value : undefined;
@@ -69,9 +88,13 @@ export function keyPath(key: string): string {
 
 export class EtcdClient {
   readonly origin: string;
-  private readonly pool: Pool;
+  private readonly http: HttpOrigin;
   private readonly authorization: string | undefined;
   private readonly timeoutMs: number;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly onCertificateProblem: ((problem: CertificateProblem | undefined) => void) | undefined;
+  /** The certificate problem last reported, as its description; undefined while connections work. */
+  private certificateState: string | undefined;
 
   constructor(url: string, options: EtcdClientOptions = {}) {
     const parsed = new URL(url);
@@ -82,15 +105,10 @@ export class EtcdClient {
         : 'Basic ' +
           Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64');
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    // pipelining 1: a long-poll on a pipelined socket would block the requests behind it.
-    this.pool = new Pool(this.origin, {
-      connections: options.connections ?? 16,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      ...(options.ca === undefined ? {} : { connect: { ca: options.ca } }),
-    });
+    this.tls = options.tls;
+    this.onCertificateProblem = options.onCertificateProblem;
+    // One request per connection: a long-poll on a shared socket would block the requests behind it.
+    this.http = new HttpOrigin(new URL(this.origin), { connections: options.connections ?? 16, ...(options.tls === undefined ? {} : { tls: options.tls }) });
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -98,7 +116,35 @@ export class EtcdClient {
   }
 
   async close(): Promise<void> {
-    await this.pool.destroy().catch(() => undefined);
+    this.http.close();
+  }
+
+  /** Every request goes here: failures become EtcdRequestError (EtcdCertificateError for certificates), each change of certificate state is told once. */
+  private async send(method: string, path: string, headers: Record<string, string>, body: string | undefined, headersTimeoutMs: number, signal?: AbortSignal): Promise<HttpAnswer> {
+    try {
+      const answer = await this.http.request({ method, path, headers: this.headers(headers), headersTimeoutMs, ...(body === undefined ? {} : { body }), ...(signal === undefined ? {} : { signal }) });
+      this.certificateWorks();
+      return answer;
+    } catch (error) {
+      const cause = error instanceof TransportError ? error.causeCode : undefined;
+      const problem = error instanceof TransportError && error.failure === 'connect' ? certificateProblem(cause, error.message, this.tls) : undefined;
+      const where = `${method} ${this.origin}${path.split('?')[0] ?? ''}`;
+      if (problem !== undefined) {
+        const described = describeCertificateProblem(problem);
+        if (this.certificateState !== described) {
+          this.certificateState = described;
+          this.onCertificateProblem?.(problem);
+        }
+        throw new EtcdCertificateError(`${where}: ${described}`, problem, { cause: error });
+      }
+      throw new EtcdRequestError(`${where}: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  private certificateWorks(): void {
+    if (this.certificateState === undefined) return;
+    this.certificateState = undefined;
+    this.onCertificateProblem?.(undefined);
   }
 
   /**
@@ -114,22 +160,10 @@ export class EtcdClient {
     wait = false,
   ): Promise<{ status: number; body: unknown; etcdIndex: number | undefined }> {
     const qs = query.toString();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.pool.request({
-        method,
-        path: qs === '' ? path : `${path}?${qs}`,
-        headers: this.headers(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
-        body: form?.toString(),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: wait ? 0 : this.timeoutMs,
-      });
-    } catch (error) {
-      throw new EtcdRequestError(`${method} ${this.origin}${path}: ${describeError(error)}`, { cause: error });
-    }
+    const answer = await this.send(method, qs === '' ? path : `${path}?${qs}`, form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }, form?.toString(), this.timeoutMs);
     let text: string;
     try {
-      text = await response.body.text();
+      text = await bodyText(answer.body, wait ? 0 : this.timeoutMs);
     } catch (error) {
       throw new EtcdRequestError(`${method} ${this.origin}${path}: body: ${describeError(error)}`, { cause: error });
     }
@@ -137,9 +171,9 @@ export class EtcdClient {
     try {
       body = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new EtcdRequestError(`${method} ${this.origin}${path}: HTTP ${response.statusCode}, not JSON: ${text.slice(0, 200)}`);
+      throw new EtcdRequestError(`${method} ${this.origin}${path}: HTTP ${answer.statusCode}, not JSON: ${text.slice(0, 200)}`);
     }
-    return { status: response.statusCode, body, etcdIndex: etcdIndexHeader(response.headers) };
+    return { status: answer.statusCode, body, etcdIndex: etcdIndexHeader(answer.headers) };
   }
 
   private async keyCall(
@@ -174,18 +208,11 @@ export class EtcdClient {
     return this.keyCall('GET', key, new URLSearchParams({ wait: 'true', waitIndex: String(waitIndex) }), undefined, true);
   }
 
-  /** Opens a watch whose body the caller streams, event by event (the mirror's source). */
-  openWatch(key: string, request: WatchRequest): Promise<Dispatcher.ResponseData> {
+  /** Opens a watch whose body the caller streams, event by event, and must read to the end or destroy (the mirror's source). */
+  openWatch(key: string, request: WatchRequest): Promise<HttpAnswer> {
     const query = new URLSearchParams({ wait: 'true', ...(request.recursive === true ? { recursive: 'true' } : {}), waitIndex: String(request.waitIndex) });
     if (request.stream === true) query.set('stream', 'true');
-    return this.pool.request({
-      method: 'GET',
-      path: `${keyPath(key)}?${query.toString()}`,
-      headers: this.headers(),
-      signal: request.signal,
-      headersTimeout: request.timeoutMs,
-      bodyTimeout: request.timeoutMs,
-    });
+    return this.send('GET', `${keyPath(key)}?${query.toString()}`, {}, undefined, request.timeoutMs, request.signal);
   }
 
   /** Reads a key, returning undefined when it does not exist (errorCode 100). */
@@ -218,10 +245,13 @@ export class EtcdClient {
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof undiciErrors.UndiciError) return `${error.code}: ${error.message}`;
+  if (error instanceof TransportError) {
+    const cause = error.causeCode;
+    return cause === undefined || error.message.includes(cause) ? error.message : `${cause}: ${error.message}`;
+  }
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
+    return typeof code === 'string' && !code.startsWith('ETCD_WARDEN_') ? `${code}: ${error.message}` : error.message;
   }
   return String(error);
 }

@@ -5,26 +5,36 @@
 // (replicator.ts → batch.ts/checked.ts → commit.ts); history lost → resync
 // (resync-run.ts). Status and metrics are the v2 mirror's (status.ts,
 // metrics.ts) with an `api` label.
-import type { Logger } from 'pino';
-import { EtcdClient, describeError, isTransient } from '../etcd/client.js';
-import { EtcdV3Client, isCompactedError, isTransientV3, type EtcdV3ClientOptions } from '../etcd/v3/client.js';
+//
+// Design notes (measured on etcd 3.4.23, kept from the module's first notes):
+// - exactly once: one Txn in flight, each comparing the record the previous
+//   one left; a Txn whose answer was lost is retried as is and answers
+//   "already" (the record is at or past its last revision);
+// - group commit: consecutive revisions share a Txn while they fit etcd's
+//   limits (128 compares and operations, under --max-request-bytes) and write
+//   different keys (batch.ts); under load one Txn carries up to 127 revisions;
+// - a previous value over 4 KiB is read and checked in the mirror and the
+//   Txn compares mod_revision instead (a 1 MiB compare plus a 1 MiB value
+//   exceeds the request limit); a DeleteRange of more keys than a Txn
+//   compares is checked on a span read at one revision (checked.ts);
+// - leases are not copied: keys are written without one, and the lease's
+//   expiry or revocation arrives as a delete event (as v2 TTLs do).
+import type { MirrorLog } from '../log.js';
+import { v2Client, v3Connection } from '../connections.js';
+import { describeError, isTransient } from '../etcd/client.js';
+import { EtcdV3Client, isCompactedError, isTransientV3 } from '../etcd/v3/client.js';
 import { keyText, type KeyBytes } from '../etcd/v3/keys.js';
-import type { MirrorExit, RunningMirror } from '../main.js';
+import type { RunningMirror } from '../main.js';
 import { createMirrorMetrics } from '../metrics.js';
 import { redactUrl, type MirrorOptions } from '../options.js';
-import { Backoff, MirrorStoppedError } from '../retry.js';
+import { Backoff, logRetry, MirrorStoppedError } from '../retry.js';
 import { startStatusServer } from '../status.js';
+import { exitFor, type MirrorExit, type MirrorStop } from '../stop.js';
 import { keySpace, revisionRecordKey, v2IndexRecordKey, type KeySpace } from './keyspace.js';
 import { Replicator } from './replicator.js';
 import { DestinationChangedError, resyncInto, sourceStateV2, sourceStateV3, type SourceState } from './resync-run.js';
 import { followV2 } from './source-v2.js';
 import { followV3, type FollowContext } from './source-v3.js';
-
-/** TLS for https:// URLs (the CLI's TLS flags, issue 9, fill these). */
-export interface V3Connections {
-  readonly src?: EtcdV3ClientOptions;
-  readonly dst?: EtcdV3ClientOptions;
-}
 
 class FatalMirrorError extends Error {
   readonly code = 'ETCD_WARDEN_FATAL';
@@ -33,9 +43,10 @@ class FatalMirrorError extends Error {
 const progressEveryMs = 10_000;
 
 /** `etcd-warden mirror --api v3 SRC DST`: a v3 keyspace into a v3 keyspace. */
-export function startMirrorV3(options: MirrorOptions, log: Logger, connections: V3Connections = {}): Promise<RunningMirror> {
-  const src = new EtcdV3Client(options.src, connections.src);
-  return startIntoV3(options, log, connections, {
+export function startMirrorV3(options: MirrorOptions, log: MirrorLog): Promise<RunningMirror> {
+  const source = v3Connection(options, 'source', log);
+  const src = new EtcdV3Client(source.url, source.options);
+  return startIntoV3(options, log, {
     api: 'v3',
     recordKey: revisionRecordKey(options.dstPrefix),
     readSource: (space) => sourceStateV3(src, space),
@@ -45,9 +56,9 @@ export function startMirrorV3(options: MirrorOptions, log: Logger, connections: 
 }
 
 /** `etcd-warden mirror --src-api v2 --dst-api v3 SRC DST`: a live v2 keyspace into v3 keys with the same names. */
-export function startMirrorV2ToV3(options: MirrorOptions, log: Logger, connections: V3Connections = {}): Promise<RunningMirror> {
-  const src = new EtcdClient(options.src, { connections: 4 });
-  return startIntoV3(options, log, connections, {
+export function startMirrorV2ToV3(options: MirrorOptions, log: MirrorLog): Promise<RunningMirror> {
+  const src = v2Client(options, 'source', log, 4);
+  return startIntoV3(options, log, {
     api: 'v2-to-v3',
     recordKey: v2IndexRecordKey(options.dstPrefix),
     readSource: (space) => sourceStateV2(src, space),
@@ -64,8 +75,9 @@ interface SourceSide {
   close(): Promise<void>;
 }
 
-async function startIntoV3(options: MirrorOptions, log: Logger, connections: V3Connections, source: SourceSide): Promise<RunningMirror> {
-  const dst = new EtcdV3Client(options.dst, connections.dst);
+async function startIntoV3(options: MirrorOptions, log: MirrorLog, source: SourceSide): Promise<RunningMirror> {
+  const destination = v3Connection(options, 'destination', log);
+  const dst = new EtcdV3Client(destination.url, destination.options);
   const space = keySpace({ srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, strip: options.strip }, options.srcIgnoreKeysRegex);
   const recordKey = source.recordKey;
   const v2Source = source.api === 'v2-to-v3';
@@ -77,7 +89,8 @@ async function startIntoV3(options: MirrorOptions, log: Logger, connections: V3C
   let replicator: Replicator | undefined;
   const lag = (): number => (replicator === undefined ? 0 : Math.max(0, sourceRevision - replicator.recorded));
   const metrics = createMirrorMetrics(lag, source.api);
-  const status = await startStatusServer(options.statusHost, options.port, metrics, lag);
+  let stopped: MirrorStop | undefined;
+  const status = await startStatusServer(options.statusHost, options.port, { api: source.api, metrics, lag, stop: () => stopped });
   log.info(
     { api: source.api, port: status.port, host: options.statusHost, src: redactUrl(options.src), dst: redactUrl(options.dst), srcPrefix: options.srcPrefix, dstPrefix: options.dstPrefix, recordKey: keyText(recordKey) },
     'mirror status server listening',
@@ -101,7 +114,7 @@ async function startIntoV3(options: MirrorOptions, log: Logger, connections: V3C
         // A compaction during a paginated snapshot, or a destination key written during a resync: read again.
         const again = isTransientV3(error) || isTransient(error) || isCompactedError(error) || error instanceof DestinationChangedError;
         if (!again) throw error;
-        log.warn({ err: describeError(error) }, `${what} failed, retrying`);
+        logRetry(log, error, {}, `${what} failed, retrying`);
         await backoff.wait(stopping.signal);
       }
     }
@@ -184,9 +197,9 @@ async function startIntoV3(options: MirrorOptions, log: Logger, connections: V3C
       await replicate();
     } catch (error) {
       if (!(error instanceof MirrorStoppedError) || !stopping.signal.aborted) {
-        const reason = error instanceof Error ? error.message : String(error);
-        log.error({ err: describeError(error), recorded: replicator?.recorded }, `mirror stopping: ${reason}`);
-        exit = { code: 1, reason };
+        exit = exitFor(error);
+        stopped = exit.stop;
+        log.error({ err: describeError(error), recorded: replicator?.recorded }, `mirror stopping: ${exit.reason}`);
       }
     }
     halt.abort();

@@ -4,13 +4,12 @@
 // keeps the record exact: each Txn compares the record the previous one left.
 // While a Txn is in flight the queue fills, so the next Txn carries more
 // revisions: under load the mirror writes fewer, larger Txns.
-import type { Logger } from 'pino';
+import type { MirrorLog } from '../log.js';
 import { StrictReplicationError } from '../apply.js';
-import { describeError } from '../etcd/client.js';
 import { isTransientV3, type EtcdV3Client } from '../etcd/v3/client.js';
 import { keyText, type KeyBytes } from '../etcd/v3/keys.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { Backoff, MirrorStoppedError } from '../retry.js';
+import { Backoff, logRetry, MirrorStoppedError } from '../retry.js';
 import { takeBatch, type Batch } from './batch.js';
 import { commitBatch } from './commit.js';
 import type { RevisionChange } from './plan.js';
@@ -27,7 +26,7 @@ export interface ReplicatorOptions {
   /** The revision the destination's record holds now. */
   readonly recorded: number;
   readonly metrics: MirrorMetrics;
-  readonly log: Logger;
+  readonly log: MirrorLog;
   readonly stopping: AbortSignal;
 }
 
@@ -159,7 +158,7 @@ export class Replicator {
           throw error;
         }
         if (!isTransientV3(error)) throw error;
-        log.warn({ err: describeError(error), revisions: `${changes[0]?.revision ?? last.revision}-${last.revision}`, recordKey: keyText(recordKey) }, 'destination write failed, retrying');
+        logRetry(log, error, { revisions: `${changes[0]?.revision ?? last.revision}-${last.revision}`, recordKey: keyText(recordKey) }, 'destination write failed, retrying');
         await backoff.wait(stopping);
       }
     }

@@ -10,11 +10,11 @@
 //   silent: a source rebuilt or restored from a backup is "behind" the
 //   record, and replicating its new history would mix two histories;
 // - etcd never splits a revision across watch responses (without `fragment`).
-import type { Logger } from 'pino';
+import type { MirrorLog } from '../log.js';
 import { EtcdV3Error, isCompactedError, isTransientV3, type EtcdV3Client, type WatchStream } from '../etcd/v3/client.js';
 import { describeError } from '../etcd/client.js';
 import type { WatchEvent } from '../etcd/v3/types.js';
-import { Backoff } from '../retry.js';
+import { Backoff, logRetry } from '../retry.js';
 import { coveringInterval, type KeySpace } from './keyspace.js';
 import { planRevision } from './plan.js';
 import { quietUpTo } from './quiet.js';
@@ -22,7 +22,7 @@ import type { Replicator } from './replicator.js';
 
 export interface FollowContext {
   readonly replicator: Replicator;
-  readonly log: Logger;
+  readonly log: MirrorLog;
   /** Aborted on stop and when the replicator fails. */
   readonly halt: AbortSignal;
   /** Any answer from the source, with its current revision or index when it says. */
@@ -137,7 +137,7 @@ export async function followV3(src: EtcdV3Client, space: KeySpace, context: Foll
       if (isFutureRevision(error)) throw sourceBehind(next - 1, undefined);
       if (!isTransientV3(error)) throw error;
       const ms = await backoff.wait(halt).catch(() => 0);
-      log.warn({ err: describeError(error), watchFrom: next, retryInMs: ms }, 'source watch failed, retrying');
+      logRetry(log, error, { watchFrom: next, retryInMs: ms }, 'source watch failed, retrying');
     } finally {
       clearInterval(quietTimer);
       halt.removeEventListener('abort', closeStream);

@@ -58,11 +58,12 @@ async function readRecord(dst: EtcdV3Client, recordKey: KeyBytes): Promise<numbe
   return found !== undefined && Number.isInteger(value) ? value : undefined;
 }
 
+/** Until the record reaches `revision` or `waitMs` passes; no record yet is waited for too (a --reload still copying). */
 async function waitForRecord(dst: EtcdV3Client, recordKey: KeyBytes, revision: number, waitMs: number): Promise<number | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const recorded = await readRecord(dst, recordKey);
-    if (recorded === undefined || recorded >= revision || Date.now() >= deadline) return recorded;
+    if ((recorded !== undefined && recorded >= revision) || Date.now() >= deadline) return recorded;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -79,7 +80,7 @@ async function verifyInto(dst: EtcdV3Client, options: V3VerifyOptions, recordKey
     const notes: string[] = [];
     const before = await readSource(space);
     const replicated = await waitForRecord(dst, recordKey, before.revision, options.waitMs);
-    if (replicated === undefined) notes.push(`the replica has no record at ${keyText(recordKey)}: compared as it is`);
+    if (replicated === undefined) notes.push(`the replica has no record at ${keyText(recordKey)} after ${options.waitMs} ms: compared as it is`);
     else if (replicated < before.revision) {
       notes.push(`the replica's record ${replicated} had not reached the source snapshot's ${before.revision} after ${options.waitMs} ms: is the mirror running?`);
     }

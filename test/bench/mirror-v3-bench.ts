@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { EtcdV3Client } from '../../mirror/etcd/v3/client.js';
 import { keyFromText, keyText, prefixInterval } from '../../mirror/etcd/v3/keys.js';
+import { mirrorNodeFlags } from '../../mirror/options.js';
 import { readRange } from '../../mirror/v3/reads.js';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
 import { cleanUpAll, trackChild } from './lib/cleanup.js';
@@ -108,9 +109,11 @@ async function measure(contender: Contender, write: Writer, src: EtcdV3Client, d
   }
 }
 
+/** `etcd-warden mirror --api v3` (or `--src-api v2 --dst-api v3`) as its unit runs it. */
 function mirrorProcess(api: 'v3' | 'v2-to-v3', source: EtcdProcess, replica: EtcdProcess, args: readonly string[]): ChildProcess {
-  const entry = fileURLToPath(new URL('../fixtures/mirror-v3-process.js', import.meta.url));
-  const child = spawn(process.execPath, [entry, api, '--port', '0', '--status-host', '127.0.0.1', '--log-level', 'warn', ...args], {
+  const cli = fileURLToPath(new URL('../../bin/etcd-warden.js', import.meta.url));
+  const mode = api === 'v3' ? ['--api', 'v3'] : ['--src-api', 'v2', '--dst-api', 'v3'];
+  const child = spawn(process.execPath, [...mirrorNodeFlags, cli, 'mirror', ...mode, '--port', '0', '--status-host', '127.0.0.1', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: source.clientUrl, ETCD_WARDEN_MIRROR_DST: replica.clientUrl },
   });

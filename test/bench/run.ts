@@ -1,8 +1,9 @@
 // `npm run bench`: the proxy bench, the v3 proxy bench (v3-bench.ts), then
-// the mirror bench when it is built (test/bench/mirror-bench.ts, compiled
-// next to this file). `--only proxy`, `--only v3` or `--only mirror` runs one. Each prints its own table on stdout; progress
-// goes to stderr.
-import { existsSync } from 'node:fs';
+// the mirror benches (v2: mirror-bench.ts, then v3 and v2 → v3:
+// mirror-v3-bench.ts). `--only proxy`, `--only v3` or `--only mirror` runs
+// one. Each prints its own table on stdout; progress goes to stderr.
+import { benchMirror } from './mirror-bench.js';
+import { benchMirrorV3 } from './mirror-v3-bench.js';
 import { benchProxy } from './proxy-bench.js';
 import { benchV3 } from './v3-bench.js';
 import { cleanUpAll, installCleanupHandlers } from './lib/cleanup.js';
@@ -44,15 +45,6 @@ function parseArguments(argv: readonly string[]): RunArguments | string {
   return { profile, ...(only === undefined ? {} : { only }), ...(profileOut === undefined ? {} : { profileOut }) };
 }
 
-async function runMirrorBench(): Promise<string | undefined> {
-  const compiled = new URL('./mirror-bench.js', import.meta.url);
-  if (!existsSync(compiled)) return undefined;
-  // Imported by URL at run time: the mirror bench is optional and built by another change.
-  const module = (await import(compiled.href)) as { benchMirror?: () => Promise<string> };
-  if (typeof module.benchMirror !== 'function') throw new Error(`${compiled.pathname} does not export benchMirror()`);
-  return module.benchMirror();
-}
-
 async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseArguments(argv);
   if (typeof parsed === 'string') {
@@ -67,12 +59,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (runs('v3')) process.stdout.write(`${await benchV3()}\n\n`);
   if (runs('mirror')) {
-    const table = await runMirrorBench();
-    if (table !== undefined) process.stdout.write(`${table}\n`);
-    else if (parsed.only === 'mirror') {
-      process.stderr.write('the mirror bench is not built (no dist/test/bench/mirror-bench.js)\n');
-      return 1;
-    }
+    process.stdout.write(`${await benchMirror()}\n\n`);
+    process.stdout.write(`${await benchMirrorV3()}\n`);
   }
   return 0;
 }

@@ -43,6 +43,34 @@ describe('mirror keeps its place in the source history', () => {
     }
   });
 
+  it('re-anchors a quiet prefix during 2,000 writes elsewhere in about a second, faster than its idle renewal: no resync', async () => {
+    await v2(clusters.source.clientUrl, 'PUT', '/calm/first', { value: '1' });
+    const { logger, lines } = capturedLogger();
+    const mirror = await runMirror(mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/calm', dstPrefix: '/calmr', idleRenewMs: 3_000 }), logger);
+    try {
+      await waitConverged(clusters.source.clientUrl, '/calm', clusters.replica.clientUrl, '/calmr/calm');
+      // The 2024-02-28 shape, twice over, in less than one renewal period:
+      // the renewal after it re-opens the watch, from wherever the mirror's
+      // place is by then. Without following the cluster index that place is
+      // out of the 1000-event history and the renewal resyncs.
+      await writeMany(clusters.source.clientUrl, '/storm', 2_000);
+      const stormIndex = Number((await fetch(`${clusters.source.clientUrl}/v2/keys/storm/k0`)).headers.get('x-etcd-index'));
+      await waitFor(async () => {
+        const recorded = await v2(clusters.replica.clientUrl, 'GET', '/__replication/calmr');
+        return Number((recorded.body.node as { value: string }).value) >= stormIndex;
+      }, 15_000, 'the idle renewal after the burst');
+      await v2(clusters.source.clientUrl, 'PUT', '/calm/after', { value: 'inside' });
+      const result = await waitConverged(clusters.source.clientUrl, '/calm', clusters.replica.clientUrl, '/calmr/calm');
+      expect(result['/after']).toBe('inside');
+      const metrics = await (await fetch(`http://127.0.0.1:${mirror.statusPort}/metrics`)).text();
+      expect(metrics).toContain('etcd_warden_mirror_resyncs_total{reason="index_cleared"} 0');
+      expect(lines.filter((line) => line.msg === 'resync starting' && line.reason === 'index_cleared')).toHaveLength(0);
+      expect(lines.some((line) => line.msg === 'watch re-anchored: the source cluster moved far beyond the prefix')).toBe(true);
+    } finally {
+      await mirror.stop();
+    }
+  });
+
   it('heals a really lost index with a resync that applies only the differences', async () => {
     const options = mirrorOptions(clusters.source.clientUrl, clusters.replica.clientUrl, { srcPrefix: '/lost', dstPrefix: '/heal' });
     await v2(clusters.source.clientUrl, 'PUT', '/lost/keep', { value: 'same' });

@@ -89,8 +89,10 @@ export function capturedLogger(level = 'debug'): CapturedLog {
 
 export function mirrorOptions(src: string, dst: string, overrides: Partial<MirrorOptions> = {}): MirrorOptions {
   return {
+    api: 'v2',
     src,
     dst,
+    tls: {},
     srcPrefix: '/conftool',
     dstPrefix: '/replica',
     strip: false,

@@ -5,6 +5,7 @@ import type { Etcd3 } from 'etcd3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MirrorOptions } from '../../mirror/options.js';
 import { startMirrorV3 } from '../../mirror/v3/main.js';
+import { cliPath } from '../fixtures/proxy.js';
 import { capturedLogger, mirrorOptions, useSourceAndReplica, waitFor } from './mirror-helpers.js';
 import { metricsText, recorded, useV3Clients, v3KeyValues, waitV3Converged, type V3Clients } from './mirror-v3-helpers.js';
 
@@ -50,17 +51,15 @@ function backgroundWriter(client: Etcd3, prefix: string, keys: number) {
 describe('v3 mirror after SIGKILL', () => {
   const clusters = useSourceAndReplica();
   const clients = useV3Clients(clusters);
-  const entry = new URL('../../dist/test/fixtures/mirror-v3-process.js', import.meta.url).pathname;
-
   beforeAll(async () => {
-    // The SIGKILL test needs the mirror as a process; tsc emits even when
+    // The SIGKILL test runs the real CLI as a process; tsc emits even when
     // files elsewhere are mid-edit, so a failing exit code is ignored.
     await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: new URL('../..', import.meta.url).pathname }).catch(() => undefined);
-    if (!existsSync(entry)) throw new Error(`${entry} was not built`);
+    if (!existsSync(cliPath)) throw new Error(`${cliPath} was not built`);
   }, 120_000);
 
   function spawnMirror(extra: string[]): { child: ChildProcess; output: () => string } {
-    const child = spawn(process.execPath, [entry, 'v3', '--src-prefix', '/kill', '--dst-prefix', '/killr', '--port', '0', '--status-host', '127.0.0.1', '--log-level', 'info', ...extra], {
+    const child = spawn(process.execPath, [cliPath, 'mirror', '--api', 'v3', '--src-prefix', '/kill', '--dst-prefix', '/killr', '--port', '0', '--status-host', '127.0.0.1', '--log-level', 'info', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: clusters.source.clientUrl, ETCD_WARDEN_MIRROR_DST: clusters.replica.clientUrl },
     });

@@ -34,7 +34,18 @@ describe('validateConfig', () => {
       mirror: { src: 'https://u:p@etcd.eqiad:4001', srcPrefix: '/conftool', port: 8000 },
     });
     expect(result.ok).toBe(true);
-    if (result.ok) expect(result.value.mirror).toMatchObject({ srcPrefix: '/conftool', dstPrefix: '/conftool', onIndexCleared: 'resync' });
+    if (result.ok) expect(result.value.mirror).toMatchObject({ api: 'v2', srcPrefix: '/conftool', dstPrefix: '/conftool', onIndexCleared: 'resync' });
+  });
+
+  it.each([
+    [{ api: 'v3' }, 'v3'],
+    [{ srcApi: 'v2', dstApi: 'v3' }, 'v2-to-v3'],
+    [{ dstApi: 'v3' }, 'v2-to-v3'],
+    [{ api: 'v2' }, 'v2'],
+    [{}, 'v2'],
+  ] as const)('reads the bundled mirror\'s APIs %j as %s', (apis, mode) => {
+    const result = validateConfig({ mirror: { src: 'https://x:4001', srcCaFile: '/ca.pem', ...apis } });
+    expect(result.ok && result.value.mirror).toMatchObject({ api: mode, srcCaFile: '/ca.pem' });
   });
 
   const table: Array<[string, unknown, string]> = [
@@ -55,6 +66,11 @@ describe('validateConfig', () => {
     ['an unknown v3 setting', { v3: { tokenTtl: 300 } }, 'v3.tokenTtl: unknown field'],
     ['a mirror without a source', { mirror: {} }, 'mirror.src: must be a non-empty string'],
     ['a mirror regex that does not compile', { mirror: { src: 'http://x:1', srcIgnoreKeysRegex: '(' } }, 'mirror.srcIgnoreKeysRegex: is not a valid regular expression'],
+    ['a mirror API that is not v2 or v3', { mirror: { src: 'http://x:1', api: 'v4' } }, 'mirror.api: must be "v2" or "v3", got string "v4"'],
+    ['a v3 mirror source into the v2 upstream', { mirror: { src: 'http://x:1', srcApi: 'v3', dstApi: 'v2' } }, 'mirror.srcApi: a v3 source into a v2 destination is not a mode'],
+    ['api v3 with a v2 destination', { mirror: { src: 'http://x:1', api: 'v3', dstApi: 'v2' } }, 'mirror.dstApi: a v3 source into a v2 destination is not a mode'],
+    ['a mirror client certificate without its key', { mirror: { src: 'https://x:1', srcCertFile: '/c.pem' } }, 'mirror.srcCertFile: needs mirror.srcCertFile and mirror.srcKeyFile together'],
+    ['a mirror CA file that is not a string', { mirror: { src: 'https://x:1', srcCaFile: 5 } }, 'mirror.srcCaFile: must be a non-empty string'],
     ['a bad log level', { logLevel: 'verbose' }, 'logLevel: must be one of'],
     ['a hidden heartbeat key, which the mirror would not carry', { heartbeat: { key: '/conftool/_heartbeat' } }, 'heartbeat.key: must not be a hidden key'],
     ['a heartbeat without a key', { heartbeat: { intervalMs: 1000 } }, 'heartbeat.key: must be a non-empty string'],

@@ -7,17 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMirrorMetrics } from '../../mirror/metrics.js';
 import { parseMirrorArgs } from '../../bin/commands/mirror.js';
+import { mirrorNodeFlags } from '../../mirror/options.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 
 const deployFile = (name: string): string => readFileSync(new URL(`../../deploy/${name}`, import.meta.url), 'utf8');
 
 async function exportedMetricNames(): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const registry of [new ProxyMetrics().registry, createMirrorMetrics(() => 0).registry]) {
-    for (const metric of await registry.getMetricsAsJSON()) {
-      names.add(metric.name);
-      if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
-    }
+  const exported = [...(await new ProxyMetrics().registry.getMetricsAsJSON()).map((metric) => ({ name: metric.name, type: String(metric.type) })), ...createMirrorMetrics(() => 0).registry.describe()];
+  for (const metric of exported) {
+    names.add(metric.name);
+    if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
   }
   return names;
 }
@@ -136,7 +136,7 @@ describe('deploy/*.service', () => {
     expect(service?.get('ExecReload')).toEqual([check, '/bin/kill -HUP $MAINPID']);
   });
 
-  it('the mirror unit keeps URLs out of the command line and its flags parse as the mirror parses them', () => {
+  it('the mirror unit keeps URLs out of the command line and its flags parse as the mirror parses them', async () => {
     const service = parseUnit(deployFile('etcd-warden-mirror.service')).get('Service');
     expect(service?.get('EnvironmentFile')).toEqual(['/etc/etcd-warden/mirror.env']);
     const execStart = service?.get('ExecStart')?.[0] ?? '';
@@ -145,9 +145,15 @@ describe('deploy/*.service', () => {
     const env = Object.fromEntries(
       deployFile('etcd-warden-mirror.env.example').split('\n').filter((line) => /^[A-Z_]+=/.test(line)).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    const [, command, ...args] = execStart.split(/\s+/);
+    // systemd splits an unbraced $VARIABLE on whitespace into separate arguments.
+    const [, command, ...args] = execStart.split(/\s+/).flatMap((word) => (/^\$[A-Z_]+$/.test(word) ? (env[word.slice(1)] ?? '').split(/\s+/) : [word]));
     expect(command).toBe('mirror');
-    const options = parseMirrorArgs(args, env);
-    expect(options).toMatchObject({ srcPrefix: '/conftool', dstPrefix: '/conftool', strip: true, port: 8000, dst: 'http://127.0.0.1:2379' });
+    const options = await parseMirrorArgs(args, env);
+    expect(options).toMatchObject({ api: 'v2', srcPrefix: '/conftool', dstPrefix: '/conftool', strip: true, port: 8000, dst: 'http://127.0.0.1:2379' });
+  });
+
+  it('the mirror unit runs Node with the flags the bundled mirror gets (the small young generation)', () => {
+    const service = parseUnit(deployFile('etcd-warden-mirror.service')).get('Service');
+    expect(service?.get('Environment')).toContain(`NODE_OPTIONS=${mirrorNodeFlags.join(' ')}`);
   });
 });

@@ -4,6 +4,7 @@
 // `token`, as etcd's own clients send it).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { certificateProblem, describeCertificateProblem, tlsOptions, type CertificateProblem, type TlsMaterial } from '../tls.js';
 import { etcdProtoDirectory, etcdRpcProtoFile } from './proto.js';
 import { rangeFromWire, rangeToWire, txnFromWire, txnToWire, watchCreateToWire, watchMessageFromWire } from './wire.js';
 import type { RangeRequest, RangeResult, TxnRequest, TxnResult, WatchCreate, WatchMessage } from './types.js';
@@ -15,8 +16,10 @@ export class EtcdV3Error extends Error {
     readonly status: grpc.status,
     readonly details: string,
     readonly method: string,
+    /** Set when the channel could not connect because of a certificate (ours or the server's). */
+    readonly certificate?: CertificateProblem,
   ) {
-    super(`${method}: ${grpc.status[status] ?? status}: ${details}`);
+    super(`${method}: ${grpc.status[status] ?? status}: ${certificate === undefined ? details : describeCertificateProblem(certificate)}`);
   }
 }
 
@@ -47,8 +50,10 @@ export function isTransientV3(error: unknown): boolean {
 
 export interface EtcdV3ClientOptions {
   /** For https URLs: the CA to trust (default: the system's) and a client certificate. */
-  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  readonly tls?: TlsMaterial;
   readonly callTimeoutMs?: number;
+  /** Told once per change: connections start failing on a certificate (the problem), or work again (undefined). */
+  readonly onCertificateProblem?: (problem: CertificateProblem | undefined) => void;
 }
 
 interface Method {
@@ -81,16 +86,19 @@ export class EtcdV3Client {
   private readonly credentials: { name: string; password: string } | undefined;
   private readonly callTimeoutMs: number;
   private token: Promise<string> | undefined;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly onCertificateProblem: ((problem: CertificateProblem | undefined) => void) | undefined;
+  private certificateState: string | undefined;
 
   constructor(url: string, options: EtcdV3ClientOptions = {}) {
+    this.tls = options.tls;
+    this.onCertificateProblem = options.onCertificateProblem;
     const parsed = new URL(url);
     this.target = parsed.host;
     this.credentials = parsed.username === '' ? undefined : { name: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) };
     this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
-    const channelCredentials =
-      parsed.protocol === 'https:'
-        ? grpc.credentials.createSsl(options.tls?.ca ?? null, options.tls?.key ?? null, options.tls?.cert ?? null)
-        : grpc.credentials.createInsecure();
+    const tls = tlsOptions(options.tls);
+    const channelCredentials = parsed.protocol === 'https:' ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new grpc.Client(this.target, channelCredentials, {
       // etcd packs up to 1,000 revisions into one WatchResponse while a
       // watcher catches up (13 MiB measured for seven 1 MiB values); etcd's
@@ -132,7 +140,26 @@ export class EtcdV3Client {
     const watch = method('Watch', 'Watch');
     const call = this.client.makeBidiStreamRequest(watch.path, watch.requestSerialize, watch.responseDeserialize, metadata, {});
     call.write(watchCreateToWire(create));
-    return new WatchStream(call);
+    return new WatchStream(call, (status, details) => this.failure(status, details, 'Watch'), () => this.certificateWorks());
+  }
+
+  /** A gRPC failure as an EtcdV3Error; a certificate problem is told once per change of state. */
+  private failure(status: grpc.status, details: string, method: string): EtcdV3Error {
+    const problem = status === grpc.status.UNAVAILABLE ? certificateProblem(undefined, details, this.tls) : undefined;
+    if (problem !== undefined) {
+      const described = describeCertificateProblem(problem);
+      if (this.certificateState !== described) {
+        this.certificateState = described;
+        this.onCertificateProblem?.(problem);
+      }
+    }
+    return new EtcdV3Error(status, details, method, problem);
+  }
+
+  private certificateWorks(): void {
+    if (this.certificateState === undefined) return;
+    this.certificateState = undefined;
+    this.onCertificateProblem?.(undefined);
   }
 
   private async metadata(): Promise<grpc.Metadata> {
@@ -177,8 +204,11 @@ export class EtcdV3Client {
         metadata,
         { deadline: Date.now() + this.callTimeoutMs },
         (error, response) => {
-          if (error !== null) reject(new EtcdV3Error(error.code, error.details, `${service}.${name}`));
-          else resolve(response);
+          if (error !== null) reject(this.failure(error.code, error.details, `${service}.${name}`));
+          else {
+            this.certificateWorks();
+            resolve(response);
+          }
         },
       );
     });
@@ -193,18 +223,25 @@ export class EtcdV3Client {
 export class WatchStream implements AsyncIterable<WatchMessage> {
   private closed = false;
 
-  constructor(private readonly call: grpc.ClientDuplexStream<object, unknown>) {
+  constructor(
+    private readonly call: grpc.ClientDuplexStream<object, unknown>,
+    private readonly failure: (status: grpc.status, details: string) => EtcdV3Error,
+    private readonly answered: () => void,
+  ) {
     // Errors surface through the iterator; this keeps an error after close from being unhandled.
     call.on('error', () => undefined);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<WatchMessage> {
     try {
-      for await (const raw of this.call as AsyncIterable<unknown>) yield watchMessageFromWire(raw);
+      for await (const raw of this.call as AsyncIterable<unknown>) {
+        this.answered();
+        yield watchMessageFromWire(raw);
+      }
     } catch (error) {
       if (this.closed) return;
       const status = error as { code?: unknown; details?: unknown };
-      if (typeof status.code === 'number') throw new EtcdV3Error(status.code, String(status.details ?? ''), 'Watch');
+      if (typeof status.code === 'number') throw this.failure(status.code, String(status.details ?? ''));
       throw error;
     }
     if (!this.closed) throw new EtcdV3Error(grpc.status.UNAVAILABLE, 'etcd closed the watch stream', 'Watch');
