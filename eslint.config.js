@@ -3,7 +3,7 @@
 // - the shared leaf mirror/etcd/ imports nothing of proxy/, config/, bin/ or
 //   the rest of mirror/; config/ imports only the leaf; proxy/ and mirror/
 //   meet only in the leaf (the bundled mirror is wired in bin/commands/);
-// - the pure decision modules import no transport (fastify, undici,
+// - the pure decision modules import no transport (undici,
 //   node:http/https/http2), so each stays testable on a table without a server.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -15,7 +15,7 @@ const mirrorInsides = { regex: '(^|/)mirror/(?!etcd/)', message: 'Only the share
 const proxyFromOutside = { regex: '(^|/)proxy/', message: 'proxy/ is a program: share through mirror/etcd/ instead.' };
 const configFromMirror = { regex: '(^|/)config/', message: 'The mirror takes typed options (mirror/options.ts), not the proxy config.' };
 
-const transport = ['fastify', 'undici', 'node:http', 'node:https', 'node:http2', 'http', 'https', 'http2'].map((name) => ({
+const transport = ['undici', 'node:http', 'node:https', 'node:http2', 'http', 'https', 'http2'].map((name) => ({
   name,
   message: 'A decision module is pure: no transport, so a unit table can test it without a server.',
 }));

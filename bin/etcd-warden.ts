@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // etcd-warden: one binary, several commands. Each command's module is loaded
-// only when it runs: the mirror process does not carry the proxy's fastify,
+// only when it runs: the mirror process does not carry the proxy's modules,
 // the demo or the operator commands (measured: 14 MiB of RSS).
 import type { CommandIo } from './commands/flags.js';
 

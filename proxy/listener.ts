@@ -2,7 +2,7 @@
 // header bytes and time to send a request (Node's parser), a connection cap
 // that answers etcd-style instead of resetting (Node's own
 // server.maxConnections closes the socket without a word), and parse errors
-// answered with etcd-shaped bodies, not fastify's. The per-request limits
+// answered with etcd-shaped bodies, not Node's bare 400. The per-request limits
 // are a decision stage (limits.ts).
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';

@@ -1,5 +1,5 @@
 // The proxy's one client port, served as etcd serves its own: v2 and the v3
-// JSON gateway on HTTP/1.1 (fastify's node:http server), gRPC on HTTP/2
+// JSON gateway on HTTP/1.1 (server.ts's node:http server), gRPC on HTTP/2
 // (the v3 gRPC proxy). With TLS, ALPN chooses (proxy/v3/alpn.ts: a client
 // offering http/1.1 keeps it, an h2-only client, every gRPC client, gets
 // h2); on a plain port the first bytes do (HTTP/2's preface means h2c, as
@@ -20,7 +20,7 @@ export interface ClientPortOptions {
   readonly tls: TlsMaterial | undefined;
   readonly timeouts: Timeouts;
   readonly limits: ClientLimits;
-  /** fastify's server: it never listens itself, the port hands it its connections. */
+  /** The HTTP/1.1 server (server.ts): it never listens itself, the port hands it its connections. */
   readonly http1: HttpServer;
   readonly grpc: GrpcProxy;
   /** Every accepted TCP connection, before TLS or any byte is read: the cap counts here. */

@@ -1,5 +1,5 @@
 // One port for the v2 API, the v3 JSON gateway and gRPC, as etcd serves
-// them: each connection goes to the HTTP/1.1 server (fastify: v2 and the
+// them: each connection goes to the HTTP/1.1 server (node:http: v2 and the
 // gateway) or to the HTTP/2 server (gRPC, grpc-proxy.ts).
 //
 // With TLS the choice is ALPN's, made by chooseProtocol: a client that can
@@ -24,7 +24,7 @@ export interface ConnectionTarget {
 }
 
 export interface ProtocolTargets {
-  /** v2 and the JSON gateway: fastify's underlying node:http server. */
+  /** v2 and the JSON gateway: server.ts's node:http server. */
   readonly http1: ConnectionTarget;
   /** gRPC: a plain (non-TLS) node:http2 server, e.g. from createGrpcServer. */
   readonly http2: ConnectionTarget;

@@ -1,6 +1,6 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) and says where the time went:
 // the functions with the most self time, and self time by package
-// (fastify, undici, pino, node's own http/tls, our proxy/, GC).
+// (undici, pino, node's own http/tls, our proxy/, GC).
 import { readFile } from 'node:fs/promises';
 import { renderTable } from './table.js';
 
