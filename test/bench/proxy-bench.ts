@@ -121,8 +121,15 @@ async function setUpServers(base: BenchBase, options: ProxyBenchOptions): Promis
 }
 
 function heading(base: BenchBase, options: ProxyBenchOptions): string {
+  if (options.part === 'large-watches') {
+    return [
+      `etcd-warden proxy bench, large watch row only: ${options.largeWatches.toLocaleString('en-US')} watches through etcd-warden ×2 (workers: 2), nginx if its connection limit allows; all on 127.0.0.1, ${availableParallelism()} CPUs`,
+      `node ${process.version}, etcd ${base.etcdVersion}; RSS and CPU of the whole process tree, from /proc`,
+    ].join('\n');
+  }
+  const rounds = `${options.rounds} interleaved round${options.rounds === 1 ? '' : 's'}`;
   return [
-    `etcd-warden proxy bench: wrk -t2 -c32 -d${options.seconds}s --latency (PUT rows: 2 × ${half(options)} s, ABBA), anonymous GET in ${options.rounds} interleaved rounds; all on 127.0.0.1, ${availableParallelism()} CPUs`,
+    `etcd-warden proxy bench: wrk -t2 -c32 -d${options.seconds}s --latency (PUT rows: 2 × ${half(options)} s, ABBA), anonymous GET in ${rounds}; all on 127.0.0.1, ${availableParallelism()} CPUs`,
     `node ${process.version}, etcd ${base.etcdVersion}, ${base.nginxBinary === undefined ? 'no nginx' : `nginx (${base.nginxBinary}) worker_processes auto, no upstream keepalive`}; etcd-warden with workers: 1 (×1) and workers: 2 (×2); proxies over TLS, etcd plain HTTP`,
     'proxy CPU and RSS: the whole process tree (nginx master + workers; warden primary + workers, all threads), from /proc',
   ].join('\n');

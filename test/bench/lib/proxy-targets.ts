@@ -155,6 +155,11 @@ export function largeWatchTargets(rows: ProxyBenchResults['largeWatches']): Targ
       continue;
     }
     const count = fan.watches.toLocaleString('en-US');
+    if (server === 'nginx') {
+      // The targets are etcd-warden's; nginx's figures are there to compare with.
+      lines.push({ target: `nginx: ${count} watches, for comparison (no target)`, measured: `${mibText(addedRssBytes(fan))} added, fan-out ${fanOutText(fan)}`, verdict: '-' });
+      continue;
+    }
     lines.push({
       target: `${title}: ${count} watches add ≤ 300 MiB (tree)`,
       measured: `${mibText(addedRssBytes(fan))} (${(addedRssBytes(fan) / fan.watches / 1024).toFixed(1)} KiB/watch)`,
