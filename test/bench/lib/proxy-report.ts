@@ -106,9 +106,12 @@ function mixedTable(results: ProxyBenchResults): string {
 }
 
 function watchTable(rows: readonly [string, WatchRow | undefined][]): string {
+  const notes: string[] = [];
   const body = rows.map(([label, row]) => {
-    if (row === undefined) return [label, 'not measured'];
-    if ('skipped' in row) return [label, `not run: ${row.skipped}`];
+    if (row === undefined || 'skipped' in row) {
+      notes.push(`${label}: not run: ${row === undefined ? 'not measured' : row.skipped}`);
+      return [label, '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+    }
     const fanOut = row.fanOutMs === undefined || row.delivered < row.watches ? `> ${(row.waitMs / 1000).toFixed(0)} s` : formatMs(row.fanOutMs);
     return [
       label, row.watches.toLocaleString('en-US'), `${row.openSeconds.toFixed(1)} s`, `${row.openCpuSeconds.toFixed(2)} s`,
@@ -119,8 +122,7 @@ function watchTable(rows: readonly [string, WatchRow | undefined][]): string {
   return renderTable({
     header: ['watches (fresh server each)', 'watches', 'open took', 'open CPU', 'RSS before', 'RSS after', 'added', 'KiB/watch', 'fan-out', 'delivered'],
     rows: body,
-    left: body.some((row) => row.length === 2) ? [1] : [],
-  });
+  }) + notes.map((note) => `\n${note}`).join('');
 }
 
 function processesText(rss: TreeRss | undefined): string {
@@ -167,7 +169,8 @@ export function renderProxyReport(results: ProxyBenchResults, profile?: string):
     '',
     watchTable(watchRows),
     'RSS: sum over the process tree, warm and idle before, 2 s after the last watch opened; open CPU: the tree while opening (and those 2 s).',
-    'Fan-out: from the write to etcd to the last watcher holding the event; all clients live in the bench process (one core of the two).',
+    'Fan-out: from the write to etcd to the last watcher holding the event. Clients: child processes of the bench, one per 5,000 watches (at most 4),',
+    'on the same 2 cores as the proxy; "open took" includes starting them.',
     '',
     memoryTable(results),
     '',

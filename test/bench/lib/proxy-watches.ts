@@ -7,6 +7,7 @@ import { serverTitles, wardenWorkers, type ProxiedServer } from './load-scenario
 import { nginxWorkerConnections, startNginx } from './nginx.js';
 import { openFileLimit } from './processes.js';
 import { startWarden } from './warden.js';
+import { clientCount } from './watch-clients.js';
 import { measureWatchFanOut, type FanOutResult } from './watch-fanout.js';
 
 export type WatchRow = FanOutResult | { readonly skipped: string };
@@ -21,7 +22,7 @@ export interface WatchServers {
 
 /**
  * Why `watches` cannot run through `server` here, if they cannot. Each watch
- * holds one socket in this process and in etcd, and two (client, upstream)
+ * holds one socket in a client process and in etcd, and two (client, upstream)
  * in the proxy process that took it: node:cluster hands connections out
  * round-robin, nginx's workers take them as they wake, so its worst case is
  * one worker holding them all.
@@ -30,7 +31,7 @@ async function whyNot(server: ProxiedServer, watches: number): Promise<string | 
   const limit = await openFileLimit();
   const slack = 500;
   const perProxyProcess = server === 'nginx' ? 2 * watches : Math.ceil((2 * watches) / wardenWorkers[server]);
-  const needed = Math.max(watches, perProxyProcess) + slack;
+  const needed = Math.max(Math.ceil(watches / clientCount(watches)), perProxyProcess) + slack;
   if (server === 'nginx' && 2 * watches > 2 * nginxWorkerConnections) {
     return `needs ${2 * watches} connections, more than nginx's worker_connections ${nginxWorkerConnections} × 2 workers (the production template)`;
   }
