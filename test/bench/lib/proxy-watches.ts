@@ -2,6 +2,7 @@
 // baseline is not the heap left over from the load runs), N watches opened
 // through it, one write fanned out. The file-descriptor arithmetic decides
 // up front whether a row can run on this machine, and says why not.
+import { availableParallelism } from 'node:os';
 import type { Htpasswd, TlsFiles } from './credentials.js';
 import { serverTitles, wardenWorkers, type ProxiedServer } from './load-scenarios.js';
 import { nginxWorkerConnections, startNginx } from './nginx.js';
@@ -25,15 +26,17 @@ export interface WatchServers {
  * holds one socket in a client process and in etcd, and two (client, upstream)
  * in the proxy process that took it: node:cluster hands connections out
  * round-robin, nginx's workers take them as they wake, so its worst case is
- * one worker holding them all.
+ * one worker holding them all (under the file limit; its connection limit
+ * is per worker, and the watches are spread well enough to use them all).
  */
 async function whyNot(server: ProxiedServer, watches: number): Promise<string | undefined> {
   const limit = await openFileLimit();
   const slack = 500;
   const perProxyProcess = server === 'nginx' ? 2 * watches : Math.ceil((2 * watches) / wardenWorkers[server]);
   const needed = Math.max(Math.ceil(watches / clientCount(watches)), perProxyProcess) + slack;
-  if (server === 'nginx' && 2 * watches > 2 * nginxWorkerConnections) {
-    return `needs ${2 * watches} connections, more than nginx's worker_connections ${nginxWorkerConnections} × 2 workers (the production template)`;
+  // worker_processes auto: one nginx worker per CPU.
+  if (server === 'nginx' && 2 * watches > availableParallelism() * nginxWorkerConnections) {
+    return `${(2 * watches).toLocaleString('en-US')} connections (client + upstream per watch) exceed the production template's worker_connections ${nginxWorkerConnections} × ${availableParallelism()} workers`;
   }
   if (limit < needed) return `ulimit -n is ${limit}, ${watches} watches through ${serverTitles[server]} need ≥ ${needed}: run \`ulimit -n ${needed}\` first`;
   return undefined;
