@@ -156,7 +156,7 @@ export function renderProxyReport(results: ProxyBenchResults, profile?: string):
     '',
     throughputTable(results),
     ...errorNotes(results),
-    `anonymous GET: the round with the median req/s of ${results.rounds}; PUT rows: each measured twice for half the time in ABBA order (open, bcrypt, apr1, sha512, then back), averaged.`,
+    `anonymous GET: the round with the median req/s of ${results.rounds} (the lower middle one when even); PUT rows: each measured twice for half the time in ABBA order (open, bcrypt, apr1, sha512, then back), averaged.`,
     'etcd direct has no auth: its PUT rows are one run of writes to the same key without credentials.',
     ...(results.nginxMissing === undefined ? [] : [`nginx: ${results.nginxMissing}`]),
     '',
