@@ -7,9 +7,16 @@ import { sleep } from './processes.js';
 import { putScript, runWrk, type WrkResult } from './wrk.js';
 import { startWrongPasswordFlood, type FloodRun } from './wrong-password-flood.js';
 
-export type ServerName = 'etcd' | 'nginx' | 'warden';
+/** etcd-warden twice: `workers: 1` (one process) and `workers: 2` (a primary and two workers), issue 13. */
+export type ServerName = 'etcd' | 'nginx' | 'warden1' | 'warden2';
+export type ProxiedServer = Exclude<ServerName, 'etcd'>;
+export type WardenName = Exclude<ProxiedServer, 'nginx'>;
 
-export const serverTitles: Record<ServerName, string> = { etcd: 'etcd direct', nginx: 'nginx', warden: 'etcd-warden' };
+export const wardenWorkers: Record<WardenName, number> = { warden1: 1, warden2: 2 };
+export const wardenNames: readonly WardenName[] = ['warden1', 'warden2'];
+export const proxiedServers: readonly ProxiedServer[] = ['nginx', ...wardenNames];
+
+export const serverTitles: Record<ServerName, string> = { etcd: 'etcd direct', nginx: 'nginx', warden1: 'warden ×1', warden2: 'warden ×2' };
 
 export type RowId = 'get' | `put-${HashFormat}` | 'put-open';
 

@@ -1,6 +1,7 @@
 // etcd-warden as an operator would run it: the compiled CLI, TLS, the same
 // htpasswd as nginx, access log at info (to a file, as journald would take it).
 import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -12,6 +13,7 @@ const cliPath = fileURLToPath(new URL('../../../bin/etcd-warden.js', import.meta
 
 export interface WardenServer {
   readonly url: string;
+  readonly workers: number;
   readonly daemon: Daemon;
 }
 
@@ -21,6 +23,12 @@ export interface WardenOptions {
   readonly etcdOrigin: string;
   readonly tls: TlsFiles;
   readonly htpasswd: Htpasswd;
+  /**
+   * Proxy processes (the config's `workers:`), always written out: the product's
+   * default follows the CPU count, and a bench row must say what it ran. Default
+   * here: one per CPU, as the product would choose.
+   */
+  readonly workers?: number;
   /** When set, the proxy runs under `node --cpu-prof` and writes its profile here on exit. */
   readonly cpuProfileDir?: string;
 }
@@ -39,6 +47,7 @@ export async function startWarden(dir: string, options: WardenOptions): Promise<
     },
     metrics: false,
     logLevel: 'info',
+    workers: options.workers ?? availableParallelism(),
   };
   const configFile = join(dir, `${options.name}.yaml`);
   await writeFile(configFile, stringify(config));
@@ -54,5 +63,5 @@ export async function startWarden(dir: string, options: WardenOptions): Promise<
     return undefined;
   });
   const port = new URL(address).port;
-  return { url: `https://127.0.0.1:${port}`, daemon };
+  return { url: `https://127.0.0.1:${port}`, workers: config.workers, daemon };
 }
