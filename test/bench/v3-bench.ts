@@ -12,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { startEtcd } from '../fixtures/etcd.js';
 import { cleanUpAll, onCleanup } from './lib/cleanup.js';
 import { makeHtpasswd, makeSelfSignedCertificate } from './lib/credentials.js';
-import { openFileLimit, residentBytes, sleep } from './lib/processes.js';
+import { openFileLimit, sleep } from './lib/processes.js';
+import { treeRss } from './lib/proc-tree.js';
 import { formatMiB, formatMs, formatRate, renderTable } from './lib/table.js';
 import { authenticate, openV3Watches, runUnaryLoad, v3Client, type LoadResult, type LoadShape, type UnaryLoad, type V3Target } from './lib/v3-load.js';
 import { startWarden } from './lib/warden.js';
@@ -91,12 +92,12 @@ async function measureWatches(direct: V3Target, proxy: V3Target, proxyPid: numbe
   progress(`${count} watches straight on etcd, then one write`);
   const fanOutDirectMs = await once(direct, '/open/watched-direct');
   await sleep(1000);
-  const rssBefore = await residentBytes(proxyPid);
+  const rssBefore = (await treeRss(proxyPid)).totalBytes;
   progress(`${count} watches through etcd-warden (${watchesPerConnection} streams per connection), then one write`);
   const watches = await openV3Watches(proxy, '/open/watched', count, watchesPerConnection);
   try {
     await sleep(2000);
-    const rssAfter = await residentBytes(proxyPid);
+    const rssAfter = (await treeRss(proxyPid)).totalBytes;
     const fanOutProxyMs = await watches.fanOut(await writeOne(etcdUrl, '/open/watched'));
     return { count, addedRssBytes: rssAfter - rssBefore, fanOutDirectMs, fanOutProxyMs };
   } finally {
@@ -159,7 +160,7 @@ export async function benchV3(overrides: Partial<V3BenchOptions> = {}): Promise<
     options.progress('starting etcd and etcd-warden');
     const etcd = await startEtcd('warden-v3-bench');
     onCleanup('etcd', () => etcd.stop());
-    const warden = await startWarden(dir, { name: 'warden-v3', etcdOrigin: etcd.clientUrl, tls, htpasswd });
+    const warden = await startWarden(dir, { name: 'warden-v3', etcdOrigin: etcd.clientUrl, tls, htpasswd, workers: 1 });
     const direct: V3Target = { url: etcd.clientUrl };
     const proxy: V3Target = { url: warden.url, rootCertificate: await readFile(tls.cert) };
     const writer = htpasswd.writers.bcrypt;
@@ -180,7 +181,7 @@ export async function benchV3(overrides: Partial<V3BenchOptions> = {}): Promise<
     const [proxyOpen, proxyAuthenticated] = await abba(() => runUnaryLoad(proxy, putLoad('/open'), shape(half)), () => runUnaryLoad(proxy, putLoad('/bench', token), shape(half)));
     await warden.daemon.stop();
     // A proxy of its own, so the baseline is not the heap left over from the load runs.
-    const watchWarden = await startWarden(dir, { name: 'warden-v3-watches', etcdOrigin: etcd.clientUrl, tls, htpasswd });
+    const watchWarden = await startWarden(dir, { name: 'warden-v3-watches', etcdOrigin: etcd.clientUrl, tls, htpasswd, workers: 1 });
     const watchProxy: V3Target = { url: watchWarden.url, rootCertificate: proxy.rootCertificate ?? Buffer.alloc(0) };
     // Warm it (JIT, TLS, the connection to etcd) so the baseline is a running proxy, not a cold one.
     await runUnaryLoad(watchProxy, rangeLoad, { connections: 4, concurrency: 16, seconds: 1 });
@@ -189,7 +190,7 @@ export async function benchV3(overrides: Partial<V3BenchOptions> = {}): Promise<
     const etcdVersion = (await (await fetch(`${etcd.clientUrl}/version`)).json()) as { etcdserver?: string };
     const heading = [
       `etcd-warden v3 bench: grpc-js, ${shape(options.seconds).concurrency} unary calls in flight over ${shape(options.seconds).connections} connections, all on 127.0.0.1, ${availableParallelism()} CPUs`,
-      `node ${process.version}, etcd ${etcdVersion.etcdserver ?? '?'}; etcd-warden over TLS (its one port, h2 by ALPN), etcd plain HTTP/2`,
+      `node ${process.version}, etcd ${etcdVersion.etcdserver ?? '?'}; etcd-warden (workers: 1) over TLS (its one port, h2 by ALPN), etcd plain HTTP/2`,
     ].join('\n');
     return render({ range: { direct: rangeDirect, proxy: rangeProxy }, put: { direct: putDirect, proxyOpen, proxyAuthenticated }, watches }, options, heading);
   } finally {
