@@ -56,14 +56,6 @@ export async function waitFor<T>(daemon: Daemon, what: string, probe: () => Prom
   throw new Error(`${daemon.name}: no ${what} within ${timeoutMs} ms:\n${await daemon.logTail()}`);
 }
 
-/** Resident set size of a process in bytes, from /proc/PID/status (VmRSS). */
-export async function residentBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  if (match?.[1] === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
-}
-
 /** Runs a command to completion, returning stdout; rejects with stderr on a non-zero exit. */
 export async function runCommand(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
