@@ -52,10 +52,12 @@ export const mirrorDefaults = {
 
 /**
  * Node flags the mirror process runs with (the bundled child gets them from
- * bundled.ts, the standalone unit through NODE_OPTIONS). A 1 MiB young
- * generation: on a 3,000-event burst with kill -9 restarts V8 otherwise grew
- * it by 3-5 MiB, most of what put the mirror's peak above etcdmirror's
- * 61 MiB; the extra scavenges cost nothing measurable at mirror rates.
+ * bundled.ts, the standalone unit through NODE_OPTIONS): the mirror runs for
+ * memory (process.ts adds --optimize-for-size). A 1 MiB young generation: on
+ * a 3,000-event burst with kill -9 restarts V8 otherwise grew it by 3-5 MiB,
+ * most of what put the mirror's peak above etcdmirror's 61 MiB. The price is
+ * throughput at thousands of writes per second inside the prefix (npm run
+ * bench prints the mirror with and without them); the unit can drop them.
  */
 export const mirrorNodeFlags: readonly string[] = ['--max-semi-space-size=1'];
 

@@ -9,14 +9,23 @@
 import { setFlagsFromString } from 'node:v8';
 import { jsonLog, type MirrorLog } from './log.js';
 import type { RunningMirror } from './main.js';
-import type { MirrorOptions } from './options.js';
+import { mirrorNodeFlags, type MirrorOptions } from './options.js';
 
-// V8 sizes the old generation for memory rather than speed from here on (it
-// reads this flag at every heap resize; NODE_OPTIONS does not accept it).
-// Measured at 1,500 replicated writes/s: peak RSS 69-72 MiB instead of
-// 84-87, the same CPU time. The young generation's size cannot be changed
-// after start: mirrorNodeFlags (options.ts) carries that one.
-setFlagsFromString('--optimize-for-size');
+// A mirror started with the small young generation of mirrorNodeFlags
+// (options.ts: the unit's NODE_OPTIONS, the bundled child's flags) runs for
+// memory: V8 also sizes its old generation for memory rather than speed from
+// here on (it reads this flag at every heap resize; NODE_OPTIONS does not
+// accept it). Measured at 1,500 replicated writes/s: peak RSS 69-72 MiB
+// instead of 84-87, the same CPU time; at 5,000 writes/s inside the prefix
+// the two flags cost throughput (README, "The mirror": Memory). Started
+// without them, the mirror runs for speed.
+if (runsForMemory(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString('--optimize-for-size');
+
+/** Whether this process was started with the mirror's memory flags, on its command line or in NODE_OPTIONS. */
+export function runsForMemory(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const flags = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
+  return mirrorNodeFlags.every((wanted) => flags.includes(wanted));
+}
 
 /** The v3 modes load gRPC only when they run: the v2 mirror does not carry it. */
 async function start(options: MirrorOptions, log: MirrorLog): Promise<RunningMirror> {

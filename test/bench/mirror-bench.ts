@@ -3,7 +3,8 @@
 // its event loop. Rows: paced writes inside the prefix, a 1,000-event burst,
 // writes OUTSIDE the prefix at several rates for 30 s then one write inside
 // (the 2024-02-28 shape: resyncs, time to replicate), and a 3,000-event
-// burst with kill -9 restarts; each with the mirror's peak RSS.
+// burst with kill -9 restarts; each with the mirror's peak RSS. Then the
+// paced rows again with the mirror started without its memory flags.
 // Run: npx tsc -p tsconfig.json && node dist/test/bench/mirror-bench.js
 // BENCH_SECONDS (default 10) per paced rate, BENCH_OUTSIDE_SECONDS (default 30) per outside rate.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -88,6 +89,8 @@ class Mirror {
     private readonly source: EtcdProcess,
     private readonly replica: EtcdProcess,
     private readonly statusPort: number,
+    /** mirrorNodeFlags, as the unit runs it (for memory), or none (for speed). */
+    private readonly nodeFlags: readonly string[] = mirrorNodeFlags,
   ) {
     this.statusUrl = `http://127.0.0.1:${statusPort}`;
     this.child = this.spawn(['--reload']);
@@ -99,7 +102,7 @@ class Mirror {
     const cli = fileURLToPath(new URL('../../bin/etcd-warden.js', import.meta.url));
     const child = spawn(
       process.execPath,
-      [...mirrorNodeFlags, cli, 'mirror', ...extra, '--src-prefix', '/bench', '--dst-prefix', '/replica', '--port', String(this.statusPort), '--status-host', '127.0.0.1', '--log-level', 'warn'],
+      [...this.nodeFlags, cli, 'mirror', ...extra, '--src-prefix', '/bench', '--dst-prefix', '/replica', '--port', String(this.statusPort), '--status-host', '127.0.0.1', '--log-level', 'warn'],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ETCD_WARDEN_MIRROR_SRC: this.source.clientUrl, ETCD_WARDEN_MIRROR_DST: this.replica.clientUrl } },
     );
     trackChild(child);
@@ -188,7 +191,7 @@ async function killedBurstRow(mirror: Mirror, pool: Pool): Promise<string> {
 
 export async function benchMirror(): Promise<string> {
   const [source, replica] = await Promise.all([startEtcd('bench-src'), startEtcd('bench-dst')]);
-  const mirror = new Mirror(source, replica, await freePort());
+  let mirror = new Mirror(source, replica, await freePort());
   const pool = new Pool(source.clientUrl, { connections: 64, pipelining: 1 });
   try {
     await waitUntil(async () => (await fetch(`${replica.clientUrl}/v2/keys/__replication/replica`)).status === 200, 20_000);
@@ -206,6 +209,12 @@ export async function benchMirror(): Promise<string> {
     const burstLine = `1,000-event burst: written in ${written} ms, fully replicated ${Date.now() - burstStart} ms after the first write; peak RSS ${mirror.rss.peakMiB().toFixed(1)} MiB`;
     const outside = await outsideRows(mirror, pool);
     const killed = await killedBurstRow(mirror, pool);
+    await mirror.stop();
+    progress('the same mirror without its memory flags (for speed), fresh process');
+    const fast = new Mirror(source, replica, await freePort(), []);
+    mirror = fast;
+    await fast.ready();
+    const insideFast = await insideRows(fast, pool);
     return [
       `v2 mirror: two etcd 3.4 on loopback, the CLI run as its unit runs it (node ${mirrorNodeFlags.join(' ')}), --idle-renew-ms 10000;`,
       'peak RSS per row is the one process\'s, which keeps most of what earlier rows grew (the kill -9 row starts fresh processes)',
@@ -217,6 +226,9 @@ export async function benchMirror(): Promise<string> {
       renderTable({ header: ['outside/s', 'written/s', 'resyncs', 'time to replicate', 'peak RSS MiB'], rows: outside }),
       '',
       killed,
+      '',
+      `the same rows with the mirror run without ${mirrorNodeFlags.join(' ')} (and so without --optimize-for-size): for speed, not memory`,
+      renderTable({ header: ['inside/s', 'written/s', 'mirrored/s', 'lag (evts)', 'caught up', 'resyncs', 'peak RSS MiB'], rows: insideFast }),
     ].join('\n');
   } finally {
     await mirror.stop();
