@@ -211,10 +211,9 @@ export async function benchMirror(): Promise<string> {
     const killed = await killedBurstRow(mirror, pool);
     await mirror.stop();
     progress('the same mirror without its memory flags (for speed), fresh process');
-    const fast = new Mirror(source, replica, await freePort(), []);
-    mirror = fast;
-    await fast.ready();
-    const insideFast = await insideRows(fast, pool);
+    mirror = new Mirror(source, replica, await freePort(), []);
+    await mirror.ready();
+    const insideFast = await insideRows(mirror, pool);
     return [
       `v2 mirror: two etcd 3.4 on loopback, the CLI run as its unit runs it (node ${mirrorNodeFlags.join(' ')}), --idle-renew-ms 10000;`,
       'peak RSS per row is the one process\'s, which keeps most of what earlier rows grew (the kill -9 row starts fresh processes)',
