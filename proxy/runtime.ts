@@ -10,6 +10,7 @@ import type { ClientLimits, HeartbeatSection, ListenAddress, Timeouts, V3Setting
 import { compileAcl } from './acl.js';
 import type { AccessPolicy } from './gate.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
+import { upstreamOptionsOf } from './upstream-options.js';
 import { compileV3Runtime, type V3Runtime } from './v3/runtime.js';
 
 export interface Runtime {
@@ -31,17 +32,6 @@ export interface Runtime {
   /** The same acls, readAcls, admins and read-only switch as v3 byte intervals, and the connection gRPC calls ride to etcd. */
   readonly v3: V3Runtime;
   readonly v3Settings: V3Settings;
-}
-
-/** Where etcd is and how to reach it, from the config. */
-export function upstreamOptionsOf(loaded: LoadedConfig): UpstreamOptions {
-  const { config } = loaded;
-  return {
-    origin: config.upstream,
-    connectTimeoutMs: config.timeouts.upstreamConnectMs,
-    requestTimeoutMs: config.timeouts.upstreamMs,
-    ...(loaded.upstreamCa === undefined || config.upstream.protocol !== 'https:' ? {} : { ca: loaded.upstreamCa }),
-  };
 }
 
 /** `previous`: the Runtime being replaced, whose upstream pools are kept when nothing about them changed. */

@@ -4,7 +4,7 @@
 // naming its field.
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { readMemberUrls } from '../../proxy/member-url-check.js';
-import { upstreamOptionsOf } from '../../proxy/runtime.js';
+import { upstreamOptionsOf } from '../../proxy/upstream-options.js';
 import { positionalArguments, runCommand, switchFlag, textFlag, UsageError, type CommandIo } from './flags.js';
 
 /** `--config FILE`, read the same way by the proxy and by check-config. */

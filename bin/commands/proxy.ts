@@ -18,8 +18,8 @@ import { createProxyLog, flushLog } from '../../proxy/log.js';
 import { MemberUrlCheck } from '../../proxy/member-url-check.js';
 import { ProxyMetrics } from '../../proxy/metrics.js';
 import { startMetricsServer } from '../../proxy/metrics-server.js';
-import { upstreamOptionsOf } from '../../proxy/runtime.js';
-import { serveInThisProcess, type Serving } from '../../proxy/serving.js';
+import type { Serving } from '../../proxy/serving.js';
+import { upstreamOptionsOf } from '../../proxy/upstream-options.js';
 import { configFlags, sayConfigErrors } from './check-config.js';
 import { positionalArguments, runCommand, UsageError, type CommandIo } from './flags.js';
 
@@ -52,8 +52,9 @@ async function runProxy(loaded: LoadedConfig, wire: ConfigOnTheWire): Promise<nu
   const metrics = new ProxyMetrics();
   const limiter = new FailedAuthLimiter();
   const workers = config.workers ?? availableParallelism();
+  // A primary loads no request path (undici, the v3 decoder): its workers do.
   const serving: Serving = workers === 1
-    ? await serveInThisProcess(loaded, { log, metrics, limiter })
+    ? await (await import('../../proxy/serving.js')).serveInThisProcess(loaded, { log, metrics, limiter })
     : await serveInWorkers(loaded, wire, workers, { log, metrics, limiter });
   let current = loaded;
   log.info({ address: serving.url, upstream: config.upstream.origin, readOnly: config.readOnly, tls: loaded.tls !== undefined, workers }, 'proxy listening');

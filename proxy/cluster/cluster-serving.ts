@@ -8,7 +8,7 @@ import type { LoadedConfig } from '../../config/load.js';
 import type { HeartbeatSection } from '../../config/schema.js';
 import { mergeClientsReports } from '../clients.js';
 import { Heartbeat } from '../heartbeat.js';
-import { upstreamOptionsOf } from '../runtime.js';
+import { upstreamOptionsOf } from '../upstream-options.js';
 import type { Serving, ServingDependencies } from '../serving.js';
 import type { ConfigOnTheWire } from './messages.js';
 import { ClusterPrimary } from './primary.js';
