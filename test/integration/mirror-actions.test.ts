@@ -72,9 +72,14 @@ describe('mirror replicates every v2 action', () => {
     await waitFor(async () => (await listing(clusters.replica.clientUrl, '/replica/conftool'))['/ephemeral'] === 'e');
     const replicated = await v2(clusters.replica.clientUrl, 'GET', '/replica/conftool/ephemeral');
     expect((replicated.body.node as { ttl?: number }).ttl).toBeUndefined();
-    // etcd expires keys on a 500 ms tick; the source's expire events remove the copies.
-    await waitFor(async () => (await listing(clusters.replica.clientUrl, '/replica/conftool'))['/ephemeral'] === undefined, 10_000);
+    // etcd expires keys on a 500 ms tick, so the two may expire a tick apart: wait
+    // until the source has expired both, then for the copies to be gone too.
+    await waitFor(async () => {
+      const source = await listing(clusters.source.clientUrl, '/conftool');
+      return source['/ephemeral'] === undefined && source['/ttldir'] === undefined;
+    }, 10_000);
     const result = await converged();
+    expect(result['/ephemeral']).toBeUndefined();
     expect(result['/ttldir']).toBeUndefined();
   });
 
