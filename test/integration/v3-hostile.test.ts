@@ -4,32 +4,20 @@
 // that the caller could not change, and the proxy keeps serving.
 import { connect } from 'node:http2';
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { allKeys, etcdctl, rawEtcd, rawGrpcCall, type RawEtcd } from '../fixtures/v3-clients.js';
-import { startV3Proxy, type V3ProxyFixture } from '../fixtures/v3-proxy.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { allKeys, etcdctl, rawGrpcCall } from '../fixtures/v3-clients.js';
+import { useV3ProxiedEtcd } from '../fixtures/v3-proxied-etcd.js';
 import { encodeFrame } from '../../proxy/v3/frames.js';
 import { etcdMethods } from '../../proxy/v3/methods.js';
 import { seededRandom } from './proxy-fuzz-generator.js';
 
-let etcd: EtcdProcess;
-let proxy: V3ProxyFixture;
-let direct: RawEtcd;
-
+// Anonymous callers may write nothing but /open.
+const v3 = useV3ProxiedEtcd('v3-hostile', { acls: { '/': ['root'], '/open': [] }, users: { root: 'rootpw' } });
 beforeAll(async () => {
-  etcd = await startEtcd('v3-hostile');
-  // Anonymous callers may write nothing but /open.
-  proxy = await startV3Proxy({ upstream: etcd.clientUrl, acls: { '/': ['root'], '/open': [] }, users: { root: 'rootpw' } });
-  direct = await rawEtcd({ url: etcd.clientUrl });
-  await direct.unary('KV', 'Put', { key: Buffer.from('/kept'), value: Buffer.from('kept') });
-});
-afterAll(async () => {
-  direct?.close();
-  await proxy?.close();
-  await etcd?.stop();
+  await v3.direct.unary('KV', 'Put', { key: Buffer.from('/kept'), value: Buffer.from('kept') });
 });
 
-const endpoint = (): { url: string; caCert: string } => ({ url: proxy.url, caCert: proxy.certs.caCert });
+const endpoint = (): { url: string; caCert: string } => ({ url: v3.proxy.url, caCert: v3.proxy.certs.caCert });
 
 describe('hostile gRPC input', () => {
   it('random messages to every method get a status, change nothing outside /open, and the proxy keeps serving', async () => {
@@ -42,14 +30,14 @@ describe('hostile gRPC input', () => {
         expect(answer.status, `${path} ${message.toString('hex')}`).toMatch(/^\d+$/);
       }
     }
-    const keys = await allKeys(direct);
+    const keys = await allKeys(v3.direct);
     for (const key of keys.keys()) expect(key === '/kept' || key.startsWith('/open/') || key === '/open', key).toBe(true);
     expect(keys.get('/kept')).toBe('kept');
     expect((await etcdctl(endpoint(), ['get', '/kept', '--print-value-only'])).stdout).toBe('kept\n');
   });
 
   it('a frame claiming more bytes than it sends, then a reset, leaves nothing behind', async () => {
-    const session = connect(proxy.url, { ca: await readFile(proxy.certs.caCert) });
+    const session = connect(v3.proxy.url, { ca: await readFile(v3.proxy.certs.caCert) });
     const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Put', 'content-type': 'application/grpc', te: 'trailers' });
     stream.on('error', () => undefined);
     const header = Buffer.from([0, 0, 0, 0x10, 0]);

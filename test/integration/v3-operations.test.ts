@@ -5,30 +5,16 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { b64, basic, etcdctl, gatewayPost, grpcCode, rawEtcd, tokenFor, type RawEtcd } from '../fixtures/v3-clients.js';
-import { startV3Proxy, type V3ProxyFixture } from '../fixtures/v3-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { b64, basic, etcdctl, gatewayPost, grpcCode, rawEtcd, tokenFor } from '../fixtures/v3-clients.js';
+import { useV3ProxiedEtcd } from '../fixtures/v3-proxied-etcd.js';
 
-let etcd: EtcdProcess;
-let proxy: V3ProxyFixture;
-let direct: RawEtcd;
 const acls = { '/': ['root'], '/conftool': ['root', 'conftool'] };
 const users = { root: 'rootpw', conftool: 'confpw' };
+const v3 = useV3ProxiedEtcd('v3-operations', { acls, users });
 
-beforeAll(async () => {
-  etcd = await startEtcd('v3-operations');
-  proxy = await startV3Proxy({ upstream: etcd.clientUrl, acls, users });
-  direct = await rawEtcd({ url: etcd.clientUrl });
-});
-afterAll(async () => {
-  direct?.close();
-  await proxy?.close();
-  await etcd?.stop();
-});
-
-const endpoint = (): { url: string; caCert: string } => ({ url: proxy.url, caCert: proxy.certs.caCert });
-const put = (key: string, value: string): Promise<Record<string, unknown>> => direct.unary('KV', 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
+const endpoint = (): { url: string; caCert: string } => ({ url: v3.proxy.url, caCert: v3.proxy.certs.caCert });
+const put = (key: string, value: string): Promise<Record<string, unknown>> => v3.direct.unary('KV', 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
 
 async function until<T>(read: () => Promise<T> | T, ok: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -49,10 +35,10 @@ describe('SIGHUP', () => {
     stream.on('data', (response: { events?: { kv: { value: Buffer } }[] }) => rawValues.push(...(response.events ?? []).map((event) => event.kv.value.toString())));
     stream.on('error', () => (rawEnded = true));
     stream.write({ create_request: { key: Buffer.from('/conftool/hup') } });
-    const ctl = spawn('etcdctl', [`--endpoints=${proxy.url}`, `--cacert=${proxy.certs.caCert}`, 'watch', '/conftool/hup'], { env: { ...process.env, ETCDCTL_API: '3' } });
+    const ctl = spawn('etcdctl', [`--endpoints=${v3.proxy.url}`, `--cacert=${v3.proxy.certs.caCert}`, 'watch', '/conftool/hup'], { env: { ...process.env, ETCDCTL_API: '3' } });
     let ctlOut = '';
     ctl.stdout.on('data', (chunk: Buffer) => (ctlOut += chunk.toString()));
-    const node = new Etcd3({ hosts: proxy.url, credentials: { rootCertificate: await readFile(proxy.certs.caCert) }, auth: { username: 'conftool', password: 'confpw' } });
+    const node = new Etcd3({ hosts: v3.proxy.url, credentials: { rootCertificate: await readFile(v3.proxy.certs.caCert) }, auth: { username: 'conftool', password: 'confpw' } });
     const nodeValues: string[] = [];
     const watcher = await node.watch().key('/conftool/hup').create();
     watcher.on('put', (kv) => nodeValues.push(kv.value.toString()));
@@ -60,7 +46,7 @@ describe('SIGHUP', () => {
       await put('/conftool/hup', 'before');
       await until(() => [rawValues, nodeValues, ctlOut], () => rawValues.includes('before') && nodeValues.includes('before') && ctlOut.includes('before'), 'the first event everywhere');
       // A real change: a new rule, so the reload compiles a new runtime.
-      await proxy.reconfigure({ acls: { ...acls, '/other': ['root'] } });
+      await v3.proxy.reconfigure({ acls: { ...acls, '/other': ['root'] } });
       await put('/conftool/hup', 'after the reload');
       await until(() => [rawValues, nodeValues, ctlOut], () => rawValues.includes('after the reload') && nodeValues.includes('after the reload') && ctlOut.includes('after the reload'), 'the event after the reload');
       expect(rawEnded).toBe(false);
@@ -71,7 +57,7 @@ describe('SIGHUP', () => {
       raw.close();
       await watcher.cancel();
       node.close();
-      await proxy.reconfigure({ acls });
+      await v3.proxy.reconfigure({ acls });
     }
   });
 
@@ -86,13 +72,13 @@ describe('SIGHUP', () => {
       const answer = answered();
       stream.write({ ID: granted.ID });
       expect(await answer).toMatchObject({ ID: granted.ID });
-      await proxy.reconfigure({ acls: { '/': ['root'], '/conftool': ['root'] } });
+      await v3.proxy.reconfigure({ acls: { '/': ['root'], '/conftool': ['root'] } });
       stream.write({ ID: granted.ID });
       expect(await ended).toMatchObject({ code: 7, details: 'etcdserver: permission denied' });
     } finally {
       stream.cancel();
       client.close();
-      await proxy.reconfigure({ acls });
+      await v3.proxy.reconfigure({ acls });
     }
   });
 
@@ -101,18 +87,18 @@ describe('SIGHUP', () => {
     const client = await rawEtcd(endpoint(), token);
     try {
       await client.unary('KV', 'Put', { key: Buffer.from('/conftool/token'), value: Buffer.from('before') });
-      await proxy.reconfigure({ acls: { ...acls, '/other': ['root'] } });
+      await v3.proxy.reconfigure({ acls: { ...acls, '/other': ['root'] } });
       await client.unary('KV', 'Put', { key: Buffer.from('/conftool/token'), value: Buffer.from('after a reload') });
-      await proxy.reconfigure({ acls }, { ...users, conftool: 'a new password' });
+      await v3.proxy.reconfigure({ acls }, { ...users, conftool: 'a new password' });
       await expect(client.unary('KV', 'Put', { key: Buffer.from('/conftool/token'), value: Buffer.from('after a password change') })).rejects.toMatchObject({
         code: 16,
         details: 'etcdserver: invalid auth token',
       });
     } finally {
       client.close();
-      await proxy.reconfigure({ acls }, users);
+      await v3.proxy.reconfigure({ acls }, users);
     }
-    const stored = await direct.unary('KV', 'Range', { key: Buffer.from('/conftool/token') });
+    const stored = await v3.direct.unary('KV', 'Range', { key: Buffer.from('/conftool/token') });
     expect((stored.kvs as { value: Buffer }[])[0]?.value.toString()).toBe('after a reload');
   });
 });
@@ -121,8 +107,8 @@ describe('/clients and /metrics', () => {
   interface ClientsAnswer {
     requests: { method: string; key: string; user: string | null; watch: boolean }[];
   }
-  const clients = async (): Promise<ClientsAnswer> => (await (await fetch(`${proxy.process.metricsUrl}/clients`)).json()) as ClientsAnswer;
-  const metrics = async (): Promise<string> => (await fetch(`${proxy.process.metricsUrl}/metrics`)).text();
+  const clients = async (): Promise<ClientsAnswer> => (await (await fetch(`${v3.proxy.process.metricsUrl}/clients`)).json()) as ClientsAnswer;
+  const metrics = async (): Promise<string> => (await fetch(`${v3.proxy.process.metricsUrl}/metrics`)).text();
 
   it('/clients lists open v3 watches, gRPC and gateway, with their user and key, until they end', async () => {
     const client = await rawEtcd(endpoint(), await tokenFor(endpoint(), 'conftool', 'confpw'));
@@ -131,7 +117,7 @@ describe('/clients and /metrics', () => {
     const created = new Promise((resolve) => stream.once('data', resolve));
     stream.write({ create_request: { key: Buffer.from('/conftool/listed') } });
     await created;
-    const gateway = request(new URL('/v3/watch', proxy.url), { method: 'POST', ca: await readFile(proxy.certs.caCert), headers: basic('conftool', 'confpw'), agent: false });
+    const gateway = request(new URL('/v3/watch', v3.proxy.url), { method: 'POST', ca: await readFile(v3.proxy.certs.caCert), headers: basic('conftool', 'confpw'), agent: false });
     gateway.on('error', () => undefined);
     gateway.end(JSON.stringify({ create_request: { key: b64('/conftool/gw-listed') } }));
     const listed = await until(clients, (answer) => answer.requests.filter((entry) => entry.watch).length === 2, 'two watches in /clients');
@@ -162,14 +148,14 @@ describe('/clients and /metrics', () => {
   });
 
   it('counts an unreachable etcd as an upstream error, and answers UNAVAILABLE', async () => {
-    await etcd.pause();
+    await v3.etcd.pause();
     try {
       const client = await rawEtcd(endpoint());
       const failure = await client.unary('KV', 'Range', { key: Buffer.from('/conftool/x') }).catch((error: unknown) => error);
       client.close();
       expect(grpcCode(failure)).toBe(14);
     } finally {
-      await etcd.resume();
+      await v3.etcd.resume();
     }
     expect(await metrics()).toMatch(/^etcd_warden_upstream_errors_total\{kind="unreachable"\} [1-9]/m);
   });

@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificates, type TestCertificates } from '../fixtures/certs.js';
 import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
-import { allKeys, b64, basic, etcdctl, gatewayPost, rawEtcd, tokenFor, type RawEtcd } from '../fixtures/v3-clients.js';
+import { allKeys, b64, basic, etcdctl, gatewayPost, rawEtcd, tokenFor } from '../fixtures/v3-clients.js';
 import { startV3Proxy, type V3ProxyFixture } from '../fixtures/v3-proxy.js';
+import { useV3ProxiedEtcd } from '../fixtures/v3-proxied-etcd.js';
 
 const acls = { '/': ['root'], '/conftool': ['root', 'conftool'] };
 const users = { root: 'rootpw', conftool: 'confpw' };
@@ -101,23 +102,10 @@ async function gatewayPostPlain(url: string, path: string, body: string, headers
 }
 
 describe('message sizes', () => {
-  let etcd: EtcdProcess;
-  let proxy: V3ProxyFixture;
-  let direct: RawEtcd;
-
-  beforeAll(async () => {
-    etcd = await startEtcd('v3-sizes');
-    proxy = await startV3Proxy({ upstream: etcd.clientUrl, acls, users });
-    direct = await rawEtcd({ url: etcd.clientUrl });
-  });
-  afterAll(async () => {
-    direct?.close();
-    await proxy?.close();
-    await etcd?.stop();
-  });
+  const v3 = useV3ProxiedEtcd('v3-sizes', { acls, users });
 
   it('refuses a request message above etcd\'s own limit (1.5 MiB + 512 KiB) before reading it, with gRPC\'s words', async () => {
-    const endpoint = { url: proxy.url, caCert: proxy.certs.caCert };
+    const endpoint = { url: v3.proxy.url, caCert: v3.proxy.certs.caCert };
     const client = await rawEtcd(endpoint, await tokenFor(endpoint, 'conftool', 'confpw'));
     try {
       await expect(client.unary('KV', 'Put', { key: Buffer.from('/conftool/big'), value: Buffer.alloc(2.5 * 1024 * 1024) })).rejects.toMatchObject({
@@ -127,13 +115,13 @@ describe('message sizes', () => {
     } finally {
       client.close();
     }
-    expect((await allKeys(direct)).has('/conftool/big')).toBe(false);
+    expect((await allKeys(v3.direct)).has('/conftool/big')).toBe(false);
   });
 
   it('passes a watch response far above 4 MiB through whole (etcd packs catch-up revisions in one)', async () => {
-    const first = await direct.unary('KV', 'Put', { key: Buffer.from('/conftool/large'), value: Buffer.alloc(1024 * 1024, 1) });
-    for (let i = 0; i < 6; i++) await direct.unary('KV', 'Put', { key: Buffer.from('/conftool/large'), value: Buffer.alloc(1024 * 1024, 2 + i) });
-    const client = await rawEtcd({ url: proxy.url, caCert: proxy.certs.caCert });
+    const first = await v3.direct.unary('KV', 'Put', { key: Buffer.from('/conftool/large'), value: Buffer.alloc(1024 * 1024, 1) });
+    for (let i = 0; i < 6; i++) await v3.direct.unary('KV', 'Put', { key: Buffer.from('/conftool/large'), value: Buffer.alloc(1024 * 1024, 2 + i) });
+    const client = await rawEtcd({ url: v3.proxy.url, caCert: v3.proxy.certs.caCert });
     const watch = client.stream('Watch', 'Watch');
     watch.on('error', () => undefined);
     const events: number[] = [];
@@ -151,9 +139,9 @@ describe('message sizes', () => {
   });
 
   it('leaves one access line per call: gRPC method, user, decision, status, the keys decided on', async () => {
-    const endpoint = { url: proxy.url, caCert: proxy.certs.caCert };
+    const endpoint = { url: v3.proxy.url, caCert: v3.proxy.certs.caCert };
     await etcdctl(endpoint, ['put', '/elsewhere', 'x'], { user: conftool });
-    const line = await proxy.process.waitForLog((l) => l.msg === 'request' && l.method === 'KV/Put' && l.key === '/elsewhere');
+    const line = await v3.proxy.process.waitForLog((l) => l.msg === 'request' && l.method === 'KV/Put' && l.key === '/elsewhere');
     expect(line).toMatchObject({ protocol: 'grpc', method: 'KV/Put', user: 'conftool', decision: 'denied-acl', status: 'PERMISSION_DENIED', key: '/elsewhere', watch: false });
     expect(line.reason).toContain('may not write');
   });

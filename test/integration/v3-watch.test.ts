@@ -4,32 +4,18 @@
 // keep-alives go on.
 import type * as grpc from '@grpc/grpc-js';
 import { get } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd, type EtcdProcess } from '../fixtures/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { b64, basic, etcdctl, gatewayPost, rawEtcd, tokenFor, type RawEtcd } from '../fixtures/v3-clients.js';
-import { startV3Proxy, type V3ProxyFixture } from '../fixtures/v3-proxy.js';
+import { useV3ProxiedEtcd } from '../fixtures/v3-proxied-etcd.js';
 
-let etcd: EtcdProcess;
-let proxy: V3ProxyFixture;
-let direct: RawEtcd;
+const v3 = useV3ProxiedEtcd('v3-watch', { acls: { '/': ['root'], '/conftool': ['root', 'conftool'] }, users: { root: 'rootpw', conftool: 'confpw' } });
 
-beforeAll(async () => {
-  etcd = await startEtcd('v3-watch');
-  proxy = await startV3Proxy({ upstream: etcd.clientUrl, acls: { '/': ['root'], '/conftool': ['root', 'conftool'] }, users: { root: 'rootpw', conftool: 'confpw' } });
-  direct = await rawEtcd({ url: etcd.clientUrl });
-});
-afterAll(async () => {
-  direct?.close();
-  await proxy?.close();
-  await etcd?.stop();
-});
-
-const endpoint = (): { url: string; caCert: string } => ({ url: proxy.url, caCert: proxy.certs.caCert });
+const endpoint = (): { url: string; caCert: string } => ({ url: v3.proxy.url, caCert: v3.proxy.certs.caCert });
 
 /** A gauge from etcd's own /metrics. */
 function etcdGauge(name: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    get(`${etcd.clientUrl}/metrics`, (response) => {
+    get(`${v3.etcd.clientUrl}/metrics`, (response) => {
       let text = '';
       response.on('data', (chunk: Buffer) => (text += chunk.toString()));
       response.on('end', () => resolve(Number(text.split('\n').find((line) => line.startsWith(`${name} `))?.split(' ')[1])));
@@ -75,7 +61,7 @@ describe('many watches', () => {
       for (let i = 0; i < 250; i++) watches.push(await openWatch(client, '/conftool/fanout'));
     }
     expect(await etcdGauge('etcd_debugging_mvcc_watcher_total')).toBe(baseline + 1000);
-    await direct.unary('KV', 'Put', { key: Buffer.from('/conftool/fanout'), value: Buffer.from('one write') });
+    await v3.direct.unary('KV', 'Put', { key: Buffer.from('/conftool/fanout'), value: Buffer.from('one write') });
     const values = await Promise.all(watches.map((watch) => watch.firstEvent));
     expect(values.filter((value) => value === 'one write')).toHaveLength(1000);
     for (const watch of watches) watch.stream.cancel();
@@ -91,7 +77,7 @@ describe('many watches', () => {
     const watchRequest = etcdMethods().byPath.get('/etcdserverpb.Watch/Watch')?.requestType;
     if (watchRequest === undefined) throw new Error('no Watch');
     const baseline = await etcdGauge('etcd_debugging_mvcc_watcher_total');
-    const session = connect(proxy.url, { ca: await readFile(proxy.certs.caCert) });
+    const session = connect(v3.proxy.url, { ca: await readFile(v3.proxy.certs.caCert) });
     for (let i = 0; i < 10; i++) {
       const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
       stream.on('error', () => undefined);
@@ -113,13 +99,13 @@ describe('rules in force per message', () => {
     let answer = next();
     stream.write({ create_request: { key: Buffer.from('/conftool/a') } });
     expect(await answer).toMatchObject({ created: true, canceled: false });
-    await proxy.reconfigure({ readAcls: { '/conftool': ['root'] } });
+    await v3.proxy.reconfigure({ readAcls: { '/conftool': ['root'] } });
     try {
       answer = next();
       stream.write({ create_request: { key: Buffer.from('/conftool/b') } });
       expect(await answer).toMatchObject({ created: true, canceled: true, cancel_reason: 'etcdserver: permission denied' });
     } finally {
-      await proxy.reconfigure({ readAcls: {} });
+      await v3.proxy.reconfigure({ readAcls: {} });
       stream.cancel();
       client.close();
     }
@@ -132,7 +118,7 @@ describe('the read-only switch', () => {
     const watch = await openWatch(client, '/conftool/ro');
     const granted = await etcdctl(endpoint(), ['lease', 'grant', '600'], { user: 'conftool:confpw' });
     const lease = /lease ([0-9a-f]+) granted/.exec(granted.stdout)?.[1] ?? 'none';
-    await proxy.reconfigure({ readOnly: true });
+    await v3.proxy.reconfigure({ readOnly: true });
     try {
       const refused = await etcdctl(endpoint(), ['put', '/conftool/ro', 'x'], { user: 'conftool:confpw' });
       expect(refused.stderr).toContain('code = FailedPrecondition');
@@ -140,14 +126,14 @@ describe('the read-only switch', () => {
       expect((await etcdctl(endpoint(), ['lease', 'grant', '60'], { user: 'conftool:confpw' })).stderr).toContain('read-only mode');
       expect((await etcdctl(endpoint(), ['lease', 'keep-alive', '--once', lease], { user: 'conftool:confpw' })).stdout).toContain('keepalived with TTL');
       // The bundled mirror writes to etcd directly: the open watch sees it.
-      await direct.unary('KV', 'Put', { key: Buffer.from('/conftool/ro'), value: Buffer.from('from the mirror') });
+      await v3.direct.unary('KV', 'Put', { key: Buffer.from('/conftool/ro'), value: Buffer.from('from the mirror') });
       expect(await watch.firstEvent).toBe('from the mirror');
       expect((await etcdctl(endpoint(), ['get', '/conftool/ro'])).stdout).toContain('from the mirror');
       const gateway = await gatewayPost(endpoint(), '/v3/kv/put', `{"key":"${b64('/conftool/ro')}","value":"eA=="}`, basic('conftool', 'confpw'));
       expect(gateway.status).toBe(403);
       expect(JSON.parse(gateway.body)).toMatchObject({ code: 9, error: expect.stringContaining('read-only mode') });
     } finally {
-      await proxy.reconfigure({ readOnly: false });
+      await v3.proxy.reconfigure({ readOnly: false });
       watch.stream.end();
       client.close();
     }
