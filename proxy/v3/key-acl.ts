@@ -10,14 +10,7 @@
 // Pure: no I/O. Compiled once per config; lookups are a binary search plus
 // a walk over the intervals the range crosses.
 import { keySuccessor, prefixRangeEnd, type KeyRange } from '../../mirror/etcd/v3/key-range.js';
-
-/** Who a rule lets in: `anyone` is an empty user list in the config. */
-export type RuleUsers = { readonly kind: 'anyone' } | { readonly kind: 'users'; readonly users: ReadonlySet<string> };
-
-export interface KeyRule {
-  readonly prefix: string;
-  readonly users: RuleUsers;
-}
+import { compileAcl, type AclRule } from '../acl.js';
 
 /**
  * The keyspace cut into consecutive intervals: interval i is
@@ -26,8 +19,8 @@ export interface KeyRule {
  */
 export interface KeyAcl {
   readonly boundaries: readonly Buffer[];
-  readonly rules: readonly (KeyRule | undefined)[];
-  readonly allRules: readonly KeyRule[];
+  readonly rules: readonly (AclRule | undefined)[];
+  readonly allRules: readonly AclRule[];
 }
 
 /** The v3 caller: `anonymous` sent no token and no credentials. */
@@ -49,13 +42,9 @@ function inside(range: KeyRange, key: Buffer): boolean {
 }
 
 export function compileKeyAcl(map: Readonly<Record<string, readonly string[]>>): KeyAcl {
-  const allRules = Object.entries(map).map(([prefix, users]): KeyRule => ({
-    prefix,
-    users: users.length === 0 ? { kind: 'anyone' } : { kind: 'users', users: new Set(users) },
-  }));
+  // The same rules as v2's, longest prefix first: the first rule covering a key governs it.
+  const allRules = compileAcl(map).rules;
   const covering = allRules.map((rule) => ({ rule, intervals: ruleIntervals(rule.prefix) }));
-  // Longest prefix first: the first rule covering a key governs it.
-  covering.sort((a, b) => b.rule.prefix.length - a.rule.prefix.length);
 
   const cuts: Buffer[] = [Buffer.alloc(0)];
   for (const { intervals } of covering) {
@@ -85,9 +74,9 @@ function intervalOf(acl: KeyAcl, key: Buffer): number {
 }
 
 /** Every rule slot (undefined = no rule) governing some key of the range. */
-export function rulesCrossed(acl: KeyAcl, range: KeyRange): (KeyRule | undefined)[] {
+export function rulesCrossed(acl: KeyAcl, range: KeyRange): (AclRule | undefined)[] {
   const first = intervalOf(acl, range.start);
-  const crossed: (KeyRule | undefined)[] = [acl.rules[first]];
+  const crossed: (AclRule | undefined)[] = [acl.rules[first]];
   for (let i = first + 1; i < acl.boundaries.length; i++) {
     const start = acl.boundaries[i];
     if (start === undefined || (range.end !== null && Buffer.compare(start, range.end) >= 0)) break;
@@ -96,7 +85,7 @@ export function rulesCrossed(acl: KeyAcl, range: KeyRange): (KeyRule | undefined
   return crossed;
 }
 
-export function ruleAdmits(rule: KeyRule, identity: KeyIdentity): boolean {
+export function ruleAdmits(rule: AclRule, identity: KeyIdentity): boolean {
   return rule.users.kind === 'anyone' || (identity.kind === 'user' && rule.users.users.has(identity.user));
 }
 
