@@ -75,15 +75,16 @@ function sameTree(a: FlatTree, b: FlatTree): boolean {
 }
 
 /**
- * Until the replica's index reaches `index`, or `waitMs` passes. No index yet
- * is waited for too: a mirror started with --reload writes its first one
- * only after copying the prefix (comparing at once found an empty replica).
+ * Until the replica's recorded position (a v2 index, a v3 revision) reaches
+ * `position`, or `waitMs` passes. No position yet is waited for too: a
+ * mirror started with --reload records its first one only after copying the
+ * prefix (comparing at once found an empty replica).
  */
-async function waitForIndex(dst: EtcdClient, dstPrefix: string, index: number, waitMs: number): Promise<number | undefined> {
+export async function waitForPosition(readPosition: () => Promise<number | undefined>, position: number, waitMs: number): Promise<number | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const replicated = await readReplicationIndex(dst, dstPrefix);
-    if ((replicated !== undefined && replicated >= index) || Date.now() >= deadline) return replicated;
+    const replicated = await readPosition();
+    if ((replicated !== undefined && replicated >= position) || Date.now() >= deadline) return replicated;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -96,7 +97,7 @@ export async function verifyReplica(src: EtcdClient, dst: EtcdClient, options: V
     attempt += 1;
     const notes: string[] = [];
     const before = await sourceTree(src, options.mapping, exclude);
-    const replicated = await waitForIndex(dst, options.mapping.dstPrefix, before.index, options.waitMs);
+    const replicated = await waitForPosition(() => readReplicationIndex(dst, options.mapping.dstPrefix), before.index, options.waitMs);
     if (replicated === undefined) notes.push(`the replica has no replication index at ${indexKey} after ${options.waitMs} ms: compared as it is`);
     else if (replicated < before.index) {
       notes.push(`the replica's replication index ${replicated} had not reached the source snapshot's ${before.index} after ${options.waitMs} ms: is the mirror running?`);

@@ -9,7 +9,7 @@ import type { EtcdV3Client } from '../etcd/v3/client.js';
 import { keyText, type KeyBytes } from '../etcd/v3/keys.js';
 import type { KeyMapping } from '../key-mapping.js';
 import type { Difference } from '../verify-differences.js';
-import type { VerifyResult } from '../verify.js';
+import { waitForPosition, type VerifyResult } from '../verify.js';
 import { keySpace, revisionRecordKey, v2IndexRecordKey, type KeySpace } from './keyspace.js';
 import { destinationState, sourceStateV2, sourceStateV3, type SourceState } from './resync-run.js';
 
@@ -58,15 +58,6 @@ async function readRecord(dst: EtcdV3Client, recordKey: KeyBytes): Promise<numbe
   return found !== undefined && Number.isInteger(value) ? value : undefined;
 }
 
-/** Until the record reaches `revision` or `waitMs` passes; no record yet is waited for too (a --reload still copying). */
-async function waitForRecord(dst: EtcdV3Client, recordKey: KeyBytes, revision: number, waitMs: number): Promise<number | undefined> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const recorded = await readRecord(dst, recordKey);
-    if ((recorded !== undefined && recorded >= revision) || Date.now() >= deadline) return recorded;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 function sameKeys(a: ReadonlyMap<KeyBytes, Buffer>, b: ReadonlyMap<KeyBytes, Buffer>): boolean {
   if (a.size !== b.size) return false;
@@ -79,7 +70,7 @@ async function verifyInto(dst: EtcdV3Client, options: V3VerifyOptions, recordKey
   for (let attempt = 1; ; attempt++) {
     const notes: string[] = [];
     const before = await readSource(space);
-    const replicated = await waitForRecord(dst, recordKey, before.revision, options.waitMs);
+    const replicated = await waitForPosition(() => readRecord(dst, recordKey), before.revision, options.waitMs);
     if (replicated === undefined) notes.push(`the replica has no record at ${keyText(recordKey)} after ${options.waitMs} ms: compared as it is`);
     else if (replicated < before.revision) {
       notes.push(`the replica's record ${replicated} had not reached the source snapshot's ${before.revision} after ${options.waitMs} ms: is the mirror running?`);
