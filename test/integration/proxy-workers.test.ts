@@ -13,6 +13,7 @@ import { form, rawRequest } from '../fixtures/http.js';
 import { basicAuth, htpasswdLine, startProxy, type LogLine, type ProxyProcess } from '../fixtures/proxy.js';
 import { rawEtcd, tokenFor } from '../fixtures/v3-clients.js';
 import { clientPorts, workerPids, workerServing } from '../fixtures/workers.js';
+import { clientScript, debianPython, requirePythonEtcd, runClient } from '../fixtures/clients.js';
 
 let etcd: EtcdProcess;
 const writer = htpasswdLine('writer', 'right', 'apr1');
@@ -130,6 +131,26 @@ describe('a proxy with two workers', () => {
     } finally {
       for (const watch of watches) watch.destroy();
     }
+  });
+
+  it('serves python-etcd, as conftool runs it, from every worker: writes with the right password, refuses the anonymous one', async () => {
+    requirePythonEtcd();
+    const mark = proxy.logs().length;
+    // One python process per round: a new connection each, handed to the workers in turn.
+    for (let i = 0; i < 4; i++) {
+      const plan = [
+        { name: 'write', call: 'write', args: [`/py/workers/${i}`, `v${i}`] },
+        { name: 'read', call: 'read', args: [`/py/workers/${i}`] },
+      ];
+      const run = await runClient(debianPython, [clientScript('python_etcd.py'), proxy.url, JSON.stringify(plan), '--user', 'writer', '--password', 'right']);
+      const [write, read] = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { result?: { action?: string; value?: string }; raised?: string });
+      expect(write?.result?.action).toBe('set');
+      expect(read?.result?.value).toBe(`v${i}`);
+    }
+    const anonymous = await runClient(debianPython, [clientScript('python_etcd.py'), proxy.url, JSON.stringify([{ name: 'write', call: 'write', args: ['/py/workers/anonymous', 'x'] }])]);
+    expect((JSON.parse(anonymous.stdout.trim()) as { raised?: string }).raised).toBeDefined();
+    expect((await rawRequest(etcd.clientUrl, '/v2/keys/py/workers/anonymous')).status).toBe(404);
+    expect(servedBy(proxy, mark, (l) => l.method === 'PUT' && l.user === 'writer' && l.status === 201)).toEqual(new Set([1, 2]));
   });
 });
 
